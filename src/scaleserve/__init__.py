@@ -1,0 +1,11 @@
+"""scaleserve: serve AI models at scale.
+
+Write a ``Model`` subclass, then run ``scaleserve serve path/to/app``.
+"""
+
+from scaleserve.model.base import Model
+from scaleserve.worker.runtime import cpu_threads, onnx_session, torch_device, use_half_precision
+
+__version__ = "0.1.0"
+
+__all__ = ["Model", "__version__", "cpu_threads", "onnx_session", "torch_device", "use_half_precision"]

@@ -1,0 +1,1 @@
+"""The HTTP surface: the only part that turns errors into responses."""

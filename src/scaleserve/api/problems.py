@@ -1,0 +1,94 @@
+"""Turns scaleserve errors into JSON problem responses (RFC 9457 with a stable ``code``)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from scaleserve import errors
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+# (status, title, code) per error class; the most specific class listed wins.
+_STATUS: dict[type[errors.ScaleserveError], tuple[int, str, str]] = {
+    errors.UnknownModel: (404, "Unknown model", "unknown_model"),
+    errors.MalformedJSON: (400, "Malformed JSON", "malformed_json"),
+    errors.InvalidInput: (422, "Invalid input", "invalid_input"),
+    errors.UnsupportedMedia: (415, "Unsupported media type", "unsupported_media_type"),
+    errors.BodyTooLarge: (413, "Request body too large", "body_too_large"),
+    errors.RequestError: (400, "Bad request", "bad_request"),
+    errors.Overloaded: (503, "Overloaded", "overloaded"),
+    errors.NoHealthyWorker: (503, "No healthy worker", "no_healthy_worker"),
+    errors.WorkerLost: (503, "Worker lost", "worker_lost"),
+    errors.DeadlineExceeded: (504, "Deadline exceeded", "deadline_exceeded"),
+    errors.ModelFailed: (500, "Model failed", "model_error"),
+    errors.ServingError: (503, "Unavailable", "unavailable"),
+}
+
+
+def problem_body(error: errors.ScaleserveError | None) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    """Status, JSON body and headers answering ``error`` (``None``: an unexpected failure)."""
+    if error is None:
+        status, title, code = 500, "Internal error", "internal_error"
+        detail = "an unexpected error occurred; it has been logged"
+    else:
+        status, title, code = _lookup(error)
+        detail = str(error)
+    body: dict[str, Any] = {"title": title, "status": status, "detail": detail, "code": code}
+    if isinstance(error, errors.InvalidInput) and error.errors:
+        body["errors"] = error.errors
+    headers = [(b"content-type", PROBLEM_MEDIA_TYPE.encode())]
+    if isinstance(error, errors.ServingError) and error.retry_after_s is not None:
+        headers.append((b"retry-after", str(max(1, math.ceil(error.retry_after_s))).encode()))
+    return status, orjson.dumps(body), headers
+
+
+def problem_response(error: errors.ScaleserveError) -> Response:
+    status, body, headers = problem_body(error)
+    response = Response(body, status)
+    response.raw_headers = [*headers, (b"content-length", str(len(body)).encode())]
+    return response
+
+
+def problem(
+    status: int, title: str, detail: str, code: str,
+    headers: dict[str, str] | None = None, **extra: Any,
+) -> Response:
+    body = {"title": title, "status": status, "detail": detail, "code": code, **extra}
+    return Response(orjson.dumps(body), status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
+
+
+def install_handlers(app: FastAPI) -> None:
+    """Make FastAPI's own errors (unknown route, bad parameters) speak the same JSON."""
+
+    async def on_http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)  # noqa: S101 - registered for this type only
+        code = "not_found" if exc.status_code == 404 else f"http_{exc.status_code}"
+        return problem(exc.status_code, str(exc.detail), str(exc.detail), code,
+                       headers=dict(exc.headers or {}))
+
+    async def on_validation_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)  # noqa: S101 - registered for this type only
+        return problem(422, "Invalid input", "the request does not match the schema",
+                       "invalid_input", errors=[_jsonable(e) for e in exc.errors()])
+
+    app.add_exception_handler(HTTPException, on_http_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+
+
+def _lookup(error: errors.ScaleserveError) -> tuple[int, str, str]:
+    for cls in type(error).__mro__:
+        if cls in _STATUS:
+            return _STATUS[cls]
+    return 500, "Internal error", "internal_error"
+
+
+def _jsonable(error: Any) -> dict[str, Any]:
+    return {"loc": list(error.get("loc", ())), "msg": str(error.get("msg", "")),
+            "type": str(error.get("type", ""))}

@@ -1,0 +1,108 @@
+"""The one exception tree of scaleserve.
+
+Domain code raises these; only ``scaleserve.api`` turns them into HTTP responses.
+
+    ScaleserveError
+    ├── ConfigError            a model class or a target is declared wrongly
+    ├── RequestError           the client sent something scaleserve will not run
+    │   ├── UnknownModel       no model of that name is served
+    │   ├── InvalidInput       the body does not match the model's declared types
+    │   │   └── MalformedJSON  the body is not JSON at all
+    │   ├── UnsupportedMedia   the body is not JSON
+    │   └── BodyTooLarge       the body is over the configured limit
+    └── ServingError           accepted work could not be answered
+        ├── Overloaded         the model's queue is full (retry later)
+        ├── NoHealthyWorker    the model has no worker able to serve
+        ├── WorkerLost         the worker running the request died
+        ├── DeadlineExceeded   the request's deadline passed
+        └── ModelFailed        the model raised while predicting
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+class ScaleserveError(Exception):
+    """Base of every error scaleserve raises on purpose."""
+
+
+class ConfigError(ScaleserveError):
+    """A model class, a target or a setting is declared wrongly."""
+
+
+class RequestError(ScaleserveError):
+    """The client sent something scaleserve will not run."""
+
+
+class UnknownModel(RequestError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no model named {name!r} is served")
+        self.name = name
+
+
+class InvalidInput(RequestError):
+    """The body does not match the model's declared input types."""
+
+    def __init__(self, message: str, errors: Sequence[dict[str, Any]] = ()) -> None:
+        super().__init__(message)
+        self.errors = list(errors)
+
+
+class MalformedJSON(InvalidInput):
+    """The body is not valid JSON."""
+
+
+class UnsupportedMedia(RequestError):
+    def __init__(self, content_type: str) -> None:
+        super().__init__(f"content type {content_type!r} is not accepted; send application/json")
+        self.content_type = content_type
+
+
+class BodyTooLarge(RequestError):
+    def __init__(self, limit_bytes: int) -> None:
+        super().__init__(f"request body is over the limit of {limit_bytes} bytes")
+        self.limit_bytes = limit_bytes
+
+
+class ServingError(ScaleserveError):
+    """Accepted work could not be answered."""
+
+    retry_after_s: float | None = None
+
+
+class Overloaded(ServingError):
+    def __init__(self, model: str, bound: int, retry_after_s: float = 1.0) -> None:
+        super().__init__(f"model {model!r} has {bound} items queued or running, its bound")
+        self.retry_after_s = retry_after_s
+
+
+class NoHealthyWorker(ServingError):
+    def __init__(self, model: str, retry_after_s: float = 5.0) -> None:
+        super().__init__(f"model {model!r} has no healthy worker")
+        self.retry_after_s = retry_after_s
+
+
+class WorkerLost(ServingError):
+    def __init__(self, model: str, retry_after_s: float = 1.0) -> None:
+        super().__init__(f"the worker running this request for model {model!r} died")
+        self.retry_after_s = retry_after_s
+
+
+class DeadlineExceeded(ServingError):
+    def __init__(self, timeout_s: float | None = None) -> None:
+        if timeout_s is None:
+            super().__init__("the request's deadline passed before it ran")
+        else:
+            super().__init__(f"the request did not finish within its deadline of {timeout_s:g}s")
+        self.timeout_s = timeout_s
+
+
+class ModelFailed(ServingError):
+    """The model raised while predicting; the message names the model's own error."""
+
+    def __init__(self, model: str, error: str) -> None:
+        super().__init__(f"model {model!r} failed: {error}")
+        self.model = model
+        self.error = error

@@ -1,0 +1,1 @@
+"""The user-facing model class and the deployment spec derived from it."""

@@ -1,0 +1,46 @@
+"""The class a user subclasses to serve a model."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import Any, ClassVar
+
+
+class Model:
+    """A model served by scaleserve.
+
+    Subclass it, set the class attributes that differ from the defaults, and write
+    ``load`` and ``predict``. Annotate ``predict`` as ``(self, batch: list[In]) -> list[Out]``
+    with pydantic-compatible types: scaleserve validates every input and output item against
+    them and publishes them in the OpenAPI document.
+
+    Each worker process creates one instance, calls ``load()`` once, warms up with
+    ``example_input`` when one is given, and only then takes traffic. Keep heavy imports
+    (torch, transformers) inside ``load()``: the gateway imports the class to learn its types
+    and must stay small.
+    """
+
+    name: ClassVar[str] = ""
+    """Public name in URLs; lowercase letters, digits, ``.``, ``_``, ``-``. Defaults to the
+    lowercased class name."""
+    version: ClassVar[str] = "1"
+    max_batch_size: ClassVar[int] = 1
+    """Most items handed to one ``predict`` call."""
+    max_wait_ms: ClassVar[float] = 0.0
+    """Longest a queued item waits for a batch to fill before the batch runs anyway."""
+    workers: ClassVar[int] = 1
+    """Worker processes for this model (``scaleserve serve --workers`` overrides)."""
+    timeout_s: ClassVar[float] = 30.0
+    """Default deadline of a request."""
+    max_queue_items: ClassVar[int] = 4096
+    """Bound on items queued or running; beyond it requests are refused with 503."""
+    max_items_per_request: ClassVar[int] = 1024
+    example_input: ClassVar[Any] = None
+    """One valid input item, used to warm up each worker and as the OpenAPI example."""
+
+    def load(self) -> None:
+        """Load weights and anything slow; runs once per worker process before it is ready."""
+
+    def predict(self, batch: list[Any]) -> list[Any] | Awaitable[list[Any]]:
+        """Return one output per input item, in order. May be ``async``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement predict()")

@@ -1,0 +1,95 @@
+"""Finds the ``Model`` classes a target declares.
+
+A target is a directory holding ``app.py``, a ``.py`` file, or ``package.module``;
+``:ClassName`` after any of them picks one class. Every ``Model`` subclass defined in
+the module is served, in the order it is defined, unless the module lists its classes
+in ``models = [...]``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import inspect
+import sys
+from pathlib import Path
+from types import ModuleType
+
+from scaleserve.errors import ConfigError
+from scaleserve.model.base import Model
+from scaleserve.model.spec import ModelSpec
+
+APP_FILE = "app.py"
+
+
+def load_specs(target: str) -> list[ModelSpec]:
+    """Import ``target`` and return the validated spec of each model it declares."""
+    module_ref, _, class_name = target.partition(":")
+    module = _import_target(module_ref)
+    classes = _declared_models(module)
+    if class_name:
+        classes = [c for c in classes if c.__name__ == class_name]
+        if not classes:
+            raise ConfigError(f"{target!r}: no Model subclass named {class_name!r}")
+    if not classes:
+        raise ConfigError(f"{target!r} declares no scaleserve.Model subclass")
+    specs = [ModelSpec.from_class(c) for c in classes]
+    _check_unique_names(specs, target)
+    return specs
+
+
+def _import_target(module_ref: str) -> ModuleType:
+    path = Path(module_ref)
+    if path.is_dir():
+        path = path / APP_FILE
+    if path.suffix == ".py":
+        if not path.is_file():
+            raise ConfigError(f"no such file: {path}")
+        return _import_file(path.resolve())
+    try:
+        return importlib.import_module(module_ref)
+    except ImportError as exc:
+        raise ConfigError(f"cannot import {module_ref!r}: {exc}") from exc
+
+
+def _import_file(path: Path) -> ModuleType:
+    # The file's folder goes on sys.path so an example can import its sibling modules.
+    folder = str(path.parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    digest = hashlib.sha1(str(path).encode(), usedforsecurity=False).hexdigest()[:12]
+    module_name = f"scaleserve_target_{path.stem}_{digest}"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ConfigError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception:
+        del sys.modules[module_name]
+        raise
+    return module
+
+
+def _declared_models(module: ModuleType) -> list[type[Model]]:
+    listed = getattr(module, "models", None)
+    if listed is not None:
+        return list(listed)
+    return [
+        obj
+        for obj in vars(module).values()
+        if inspect.isclass(obj) and issubclass(obj, Model) and obj is not Model
+        and obj.__module__ == module.__name__ and not inspect.isabstract(obj)
+    ]
+
+
+def _check_unique_names(specs: list[ModelSpec], target: str) -> None:
+    seen: set[str] = set()
+    for spec in specs:
+        if spec.name in seen:
+            raise ConfigError(f"{target!r} declares two models named {spec.name!r}")
+        seen.add(spec.name)

@@ -1,0 +1,100 @@
+"""Prometheus metrics of every scaleserve process.
+
+Under ``scaleserve serve`` all processes share ``PROMETHEUS_MULTIPROC_DIR`` (set before this
+module is imported), so the gateway's ``/metrics`` adds up the workers' counters with its own.
+Values only the gateway knows at the moment of a scrape (queue depth, ready workers) come
+from a collector it registers for the scrape, not from gauges updated per request.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from scaleserve.scale.runtime_dir import MULTIPROC_ENV
+
+LATENCY_BUCKETS_S = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
+)
+BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+
+REQUESTS = Counter(
+    "scaleserve_requests_total", "Predict requests answered, by model and HTTP status.",
+    ["model", "code"],
+)
+REQUEST_DURATION = Histogram(
+    "scaleserve_request_duration_seconds", "Time from request to response in the gateway.",
+    ["model", "code"], buckets=LATENCY_BUCKETS_S,
+)
+BATCH_SIZE = Histogram(
+    "scaleserve_batch_size", "Items per predict call.", ["model"], buckets=BATCH_SIZE_BUCKETS,
+)
+INFERENCE_DURATION = Histogram(
+    "scaleserve_inference_duration_seconds", "Time of one predict call in a worker.",
+    ["model"], buckets=LATENCY_BUCKETS_S,
+)
+QUEUE_WAIT = Histogram(
+    "scaleserve_queue_wait_seconds", "Time an item waited between the gateway and its batch.",
+    ["model"], buckets=LATENCY_BUCKETS_S,
+)
+ITEMS = Counter(
+    "scaleserve_items_total", "Items a worker finished, by outcome.", ["model", "outcome"],
+)
+WORKER_RESTARTS = Counter(
+    "scaleserve_worker_restarts_total", "Worker processes restarted after they exited.",
+    ["model"],
+)
+
+
+class LiveGauges(Collector):
+    """Gauges read at scrape time from a callback returning ``{model: {name: value}}``."""
+
+    HELP = {
+        "queue_depth": "Items queued or running, by model.",
+        "queue_queued": "Items waiting for a worker, by model.",
+        "workers_ready": "Warm workers taking work, by model.",
+    }
+
+    def __init__(self, read: Callable[[], dict[str, dict[str, float]]]) -> None:
+        self._read = read
+
+    def collect(self) -> Iterable[Metric]:
+        values = self._read()
+        for name, help_text in self.HELP.items():
+            family = GaugeMetricFamily(f"scaleserve_{name}", help_text, labels=["model"])
+            for model, gauges in values.items():
+                family.add_metric([model], gauges.get(name, 0.0))
+            yield family
+
+
+def render(extra: Collector | None = None) -> bytes:
+    """The text exposition of all processes' metrics plus ``extra``."""
+    if os.environ.get(MULTIPROC_ENV):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    else:
+        registry = REGISTRY
+    if extra is None:
+        return generate_latest(registry)
+    registry.register(extra)
+    try:
+        return generate_latest(registry)
+    finally:
+        registry.unregister(extra)
+
+
+def forget_process(pid: int) -> None:
+    """Drop the live-gauge files of a process that exited (counters keep their history)."""
+    if os.environ.get(MULTIPROC_ENV):
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]

@@ -1,0 +1,1 @@
+"""Queue backends: ``embedded`` (one machine, a Unix socket to the gateway)."""

@@ -1,0 +1,177 @@
+"""The embedded broker: the gateway holds each model's queue; workers pull over a Unix socket.
+
+Workers on this machine connect to ``socket_path``, say ``Hello`` once warm, and pull
+batches. Items a worker holds when its connection drops (the process died) fail at once
+with ``WorkerLost``; items still queued wait for the next worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Iterable
+
+from scaleserve.errors import Overloaded, UnknownModel, WorkerLost
+from scaleserve.model.spec import ModelSpec
+from scaleserve.queue import frames
+from scaleserve.queue.model_queue import ModelQueue, Puller
+from scaleserve.queue.pending import PendingTable
+from scaleserve.types import WorkItem
+
+log = logging.getLogger(__name__)
+
+
+class EmbeddedBroker:
+    """Gateway side of the embedded queue; see ``scaleserve.queue.broker.Broker``."""
+
+    def __init__(self, socket_path: str, specs: Iterable[ModelSpec]) -> None:
+        self.socket_path = socket_path
+        self._queues = {spec.name: ModelQueue(spec.name, spec.max_queue_items) for spec in specs}
+        self._pending = PendingTable()
+        self._links: set[WorkerLink] = set()
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.socket_path)
+        self._server = await asyncio.start_unix_server(self._serve_link, path=self.socket_path)
+        os.chmod(self.socket_path, 0o600)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for link in list(self._links):
+            link.abort()
+        if self._server is not None:
+            await self._server.wait_closed()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.socket_path)
+
+    async def submit(self, model: str, payloads: list[bytes], timeout_s: float) -> list[bytes]:
+        queue = self._queue(model)
+        if not queue.has_room(len(payloads)):
+            raise Overloaded(model, queue.bound)
+        request = self._pending.open(model, len(payloads))
+        now = time.time()
+        deadline = now + timeout_s
+        queue.put([WorkItem(i, p, deadline, now) for i, p in zip(request.item_ids, payloads, strict=True)])
+        return await request.wait(timeout_s)
+
+    def depth(self, model: str) -> int:
+        return self._queue(model).depth
+
+    def queued(self, model: str) -> int:
+        return self._queue(model).queued
+
+    def ready_workers(self, model: str) -> int:
+        return sum(1 for link in self._links if link.model == model and not link.draining)
+
+    def _queue(self, model: str) -> ModelQueue:
+        try:
+            return self._queues[model]
+        except KeyError:
+            raise UnknownModel(model) from None
+
+    async def _serve_link(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        link = WorkerLink(self, writer)
+        self._links.add(link)
+        try:
+            async for frame in frames.frames(reader):
+                link.handle(frame)
+        except (frames.ProtocolError, ConnectionError) as exc:
+            log.warning("worker connection %s ended: %s", link, exc)
+        finally:
+            self._links.discard(link)
+            link.lost()
+            writer.close()
+
+
+class WorkerLink:
+    """One worker's connection: what it pulls, what it holds, what it answers."""
+
+    def __init__(self, broker: EmbeddedBroker, writer: asyncio.StreamWriter) -> None:
+        self._broker = broker
+        self._writer = writer
+        self._queue: ModelQueue | None = None
+        self._puller: Puller | None = None
+        self._held: dict[int, WorkItem] = {}
+        self.model: str | None = None
+        self.pid = 0
+        self.draining = False
+
+    def __str__(self) -> str:
+        return f"{self.model or '?'} pid={self.pid}"
+
+    def handle(self, frame: frames.Frame) -> None:
+        match frame:
+            case frames.Pull(max_items=max_items, timeout_s=timeout_s):
+                self._pull(max_items, timeout_s)
+            case frames.Results(results=results):
+                self._resolve(results)
+            case frames.Hello():
+                self._hello(frame)
+            case frames.Bye():
+                self._bye()
+            case _:
+                raise frames.ProtocolError(f"unexpected frame {type(frame).__name__}")
+
+    def lost(self) -> None:
+        """The connection is gone: release the parked pull and fail the items it held."""
+        if self._queue is None:
+            return
+        if self._puller is not None:
+            self._queue.release(self._puller)
+        if self._held:
+            log.error("worker %s died holding %d items; failing them", self, len(self._held))
+            self._queue.in_flight -= len(self._held)
+            self._broker._pending.fail(self._held, WorkerLost(self._queue.model))
+            self._held.clear()
+
+    def abort(self) -> None:
+        self._writer.close()
+
+    def _hello(self, hello: frames.Hello) -> None:
+        self._queue = self._broker._queue(hello.model)
+        self.model = hello.model
+        self.pid = hello.pid
+        log.info("worker %s of model %r is ready", hello.pid, hello.model)
+
+    def _pull(self, max_items: int, timeout_s: float | None) -> None:
+        if self._queue is None:
+            raise frames.ProtocolError("Pull before Hello")
+        if self.draining:
+            self._send(frames.Work([], closing=True))
+            return
+        self._puller = Puller(max_items, self._deliver)
+        self._queue.pull(self._puller, timeout_s)
+
+    def _deliver(self, items: list[WorkItem]) -> None:
+        self._puller = None
+        if items and self._queue is not None:
+            self._queue.in_flight += len(items)
+            for item in items:
+                self._held[item.id] = item
+        self._send(frames.Work(items))
+
+    def _resolve(self, results: list[frames.ItemResult]) -> None:
+        pending = self._broker._pending
+        answered = 0
+        for result in results:
+            if self._held.pop(result.id, None) is not None:
+                answered += 1
+            pending.resolve(result)
+        if self._queue is not None:
+            self._queue.in_flight -= answered
+
+    def _bye(self) -> None:
+        self.draining = True
+        if self._puller is not None and self._queue is not None and self._queue.release(self._puller):
+            self._puller = None
+            self._send(frames.Work([], closing=True))
+
+    def _send(self, frame: frames.Frame) -> None:
+        if not self._writer.is_closing():
+            self._writer.write(frames.encode(frame))

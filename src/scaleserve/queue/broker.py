@@ -1,0 +1,56 @@
+"""The seams of the queue part.
+
+``Broker`` is what the gateway uses: put a request's items on a model's queue and await
+their outputs. ``WorkSource`` is what a worker uses: read items, send results back.
+Backends live in ``scaleserve.queue.backends``.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from scaleserve.types import ItemResult, WorkItem
+
+
+class Broker(Protocol):
+    """Gateway side of the queue."""
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def submit(self, model: str, payloads: list[bytes], timeout_s: float) -> list[bytes]:
+        """Queue one request's items (JSON each) and return their outputs (JSON each) in order.
+
+        Raises ``Overloaded`` before queueing anything when the model's bound would be passed,
+        ``DeadlineExceeded`` after ``timeout_s``, ``WorkerLost`` when the worker holding an
+        item dies, ``ModelFailed`` when the model raised.
+        """
+        ...
+
+    def depth(self, model: str) -> int:
+        """Items of ``model`` queued or running."""
+        ...
+
+    def ready_workers(self, model: str) -> int:
+        """Workers of ``model`` that are warm and taking work."""
+        ...
+
+
+class WorkSource(Protocol):
+    """Worker side of the queue."""
+
+    @property
+    def closing(self) -> bool:
+        """True once the source will hand out no more work."""
+        ...
+
+    async def read(self, max_items: int, timeout_s: float | None) -> list[WorkItem]:
+        """Up to ``max_items`` items; at least one unless ``timeout_s`` passes or the source closes."""
+        ...
+
+    async def reply(self, results: list[ItemResult]) -> None: ...
+
+    def request_stop(self) -> None:
+        """Ask for no more work; what was handed out still gets its results."""
+        ...

@@ -1,0 +1,1 @@
+"""Starting, restarting and (later) scaling worker processes."""

@@ -1,0 +1,123 @@
+"""The supervisor: keeps each planned worker process running until told to stop.
+
+A worker that exits is started again after a backoff that grows while it keeps failing
+soon after start, and resets once it has stayed up. ``stop()`` asks every worker to drain
+(SIGTERM), waits, then kills what is left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from scaleserve.observe import metrics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkerPlan:
+    """One worker process to keep running."""
+
+    model: str
+    slot: int
+    argv: tuple[str, ...]
+    env: dict[str, str]
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    first_delay_s: float = 0.1
+    max_delay_s: float = 10.0
+    stable_after_s: float = 30.0
+    """A worker up this long is healthy again: its next restart is fast."""
+
+    def delay_s(self, quick_failures: int) -> float:
+        return min(self.max_delay_s, self.first_delay_s * 2 ** max(0, quick_failures - 1))
+
+
+class Supervisor:
+    """Runs one task per ``WorkerPlan`` that restarts its process whenever it exits."""
+
+    def __init__(
+        self,
+        plans: list[WorkerPlan],
+        policy: RestartPolicy | None = None,
+        on_exit: Callable[[int], None] = metrics.forget_process,
+    ) -> None:
+        self._plans = plans
+        self._policy = policy or RestartPolicy()
+        self._on_exit = on_exit
+        self._procs: dict[tuple[str, int], asyncio.subprocess.Process] = {}
+        self._quick_failures: dict[str, int] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+
+    def pids(self, model: str | None = None) -> list[int]:
+        return [p.pid for (m, _), p in self._procs.items() if model in (None, m)]
+
+    def is_failing(self, model: str) -> bool:
+        """True while every recent start of this model's workers died soon after."""
+        return self._quick_failures.get(model, 0) >= 2
+
+    async def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._keep_running(p)) for p in self._plans]
+
+    async def stop(self, timeout_s: float) -> None:
+        """SIGTERM every worker, wait up to ``timeout_s`` for them to drain, kill the rest."""
+        self._stopping = True
+        procs = [p for p in self._procs.values() if p.returncode is None]
+        for proc in procs:
+            _signal(proc, signal.SIGTERM)
+        waits = [asyncio.create_task(p.wait()) for p in procs]
+        if waits:
+            _, late = await asyncio.wait(waits, timeout=timeout_s)
+            for proc in procs:
+                if proc.returncode is None:
+                    log.warning("worker %d did not drain in %gs; killing it", proc.pid, timeout_s)
+                    _signal(proc, signal.SIGKILL)
+            await asyncio.gather(*late, return_exceptions=True)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _keep_running(self, plan: WorkerPlan) -> None:
+        loop = asyncio.get_running_loop()
+        while not self._stopping:
+            proc = await asyncio.create_subprocess_exec(
+                *plan.argv, env=plan.env, stdin=asyncio.subprocess.DEVNULL, start_new_session=True,
+            )
+            self._procs[(plan.model, plan.slot)] = proc
+            started = loop.time()
+            code = await proc.wait()
+            self._on_exit(proc.pid)
+            if self._stopping:
+                return
+            await asyncio.sleep(self._after_exit(plan, code, loop.time() - started))
+
+    def _after_exit(self, plan: WorkerPlan, code: int, uptime_s: float) -> float:
+        """Record an unexpected exit; return how long to wait before the restart."""
+        failures = 0 if uptime_s >= self._policy.stable_after_s else self._quick_failures.get(plan.model, 0) + 1
+        self._quick_failures[plan.model] = failures
+        delay = self._policy.delay_s(failures)
+        log.error(
+            "worker %d of model %r exited with %s after %.1fs; restarting in %.1fs",
+            plan.slot, plan.model, _describe_exit(code), uptime_s, delay,
+        )
+        metrics.WORKER_RESTARTS.labels(plan.model).inc()
+        return delay
+
+
+def _signal(proc: asyncio.subprocess.Process, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        proc.send_signal(signum)
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        return f"signal {signal.Signals(-code).name}"
+    return f"code {code}"

@@ -1,0 +1,87 @@
+"""Settings: one small frozen object per part, built once at start from the environment
+(``SCALESERVE_*``) and the command line, command line first."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from scaleserve.errors import ConfigError
+
+ENV_PREFIX = "SCALESERVE_"
+
+
+def _env(name: str, default: Any, cast: type) -> Any:
+    raw = os.environ.get(ENV_PREFIX + name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return cast(raw)
+    except ValueError:
+        raise ConfigError(f"{ENV_PREFIX}{name}={raw!r} is not a valid {cast.__name__}") from None
+
+
+def _bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(raw)
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_body_bytes: int = 16 * 1024 * 1024
+    max_timeout_s: float = 300.0
+    """Largest deadline a client may ask for with ``X-Request-Timeout``."""
+    drain_timeout_s: float = 30.0
+    """On SIGTERM, how long in-flight requests and workers get to finish."""
+    proxy_headers: bool = False
+    """Trust ``X-Forwarded-*`` from a reverse proxy on loopback."""
+
+    @classmethod
+    def from_env(cls) -> GatewaySettings:
+        defaults = cls()
+        return cls(
+            host=_env("HOST", defaults.host, str),
+            port=_env("PORT", defaults.port, int),
+            max_body_bytes=_env("MAX_BODY_BYTES", defaults.max_body_bytes, int),
+            max_timeout_s=_env("MAX_TIMEOUT_S", defaults.max_timeout_s, float),
+            drain_timeout_s=_env("DRAIN_TIMEOUT_S", defaults.drain_timeout_s, float),
+            proxy_headers=_env("PROXY_HEADERS", defaults.proxy_headers, _bool),
+        )
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """What ``scaleserve serve`` runs: a target, its workers, and the gateway."""
+
+    target: str
+    workers: int | None = None
+    """Worker processes per model; ``None`` keeps each model's own ``workers``."""
+    gateway: GatewaySettings = field(default_factory=GatewaySettings)
+    log_level: str = "info"
+
+    @classmethod
+    def from_env(cls, target: str, **overrides: Any) -> ServeSettings:
+        """Settings from the environment, with non-``None`` ``overrides`` (CLI flags) on top."""
+        gateway_fields = {"host", "port", "max_body_bytes", "max_timeout_s", "drain_timeout_s"}
+        gateway = replace(
+            GatewaySettings.from_env(),
+            **{k: v for k, v in overrides.items() if k in gateway_fields and v is not None},
+        )
+        rest = {k: v for k, v in overrides.items() if k not in gateway_fields and v is not None}
+        settings = cls(
+            target=target,
+            workers=_env("WORKERS", None, int),
+            gateway=gateway,
+            log_level=_env("LOG_LEVEL", "info", str),
+        )
+        settings = replace(settings, **rest)
+        if settings.workers is not None and settings.workers < 1:
+            raise ConfigError("--workers must be at least 1")
+        return settings

@@ -1,0 +1,36 @@
+"""The few shapes that the gateway, the queue and the workers all speak.
+
+They travel between processes as msgpack (never pickle), so every field is a plain value.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import msgspec
+
+
+class WorkItem(msgspec.Struct, array_like=True, frozen=True):
+    """One input item on its way to a worker."""
+
+    id: int
+    payload: bytes  # the item as JSON, already validated by the gateway
+    deadline: float  # unix time after which running the item is pointless
+    enqueued_at: float  # unix time the gateway queued it
+
+
+class FailureKind(enum.StrEnum):
+    """Why a worker could not produce an item's output."""
+
+    MODEL = "model"  # the model raised, or returned something wrong
+    INPUT = "input"  # the payload did not validate in the worker
+    EXPIRED = "expired"  # the deadline passed before the item ran
+
+
+class ItemResult(msgspec.Struct, array_like=True, frozen=True):
+    """The outcome of one item: its output as JSON, or the failure."""
+
+    id: int
+    output: bytes | None = None
+    failure: FailureKind | None = None
+    error: str | None = None

@@ -1,0 +1,1 @@
+"""The worker process: batcher, model runner, runtime adapters."""

@@ -1,0 +1,5 @@
+import sys
+
+from scaleserve.worker.main import main
+
+sys.exit(main())

@@ -1,0 +1,90 @@
+"""The worker process: load one model, warm it up, then serve batches until told to stop.
+
+Started by the supervisor as ``python -m scaleserve.worker``; exits 0 after a drain,
+``EXIT_LOAD_FAILED`` when the model cannot load, and when the gateway goes away.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+
+from scaleserve.model.base import Model
+from scaleserve.model.loader import load_specs
+from scaleserve.model.spec import ModelSpec
+from scaleserve.observe.logs import configure_logging
+from scaleserve.queue import frames
+from scaleserve.queue.backends.embedded_source import EmbeddedWorkSource
+from scaleserve.worker import runtime
+from scaleserve.worker.loop import batch_policy, work_loop
+from scaleserve.worker.runner import ModelRunner
+
+EXIT_LOAD_FAILED = 3
+log = logging.getLogger("scaleserve.worker")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m scaleserve.worker")
+    parser.add_argument("--target", required=True)
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--socket", required=True, help="the gateway's embedded queue socket")
+    parser.add_argument("--slot", type=int, default=0)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    configure_logging()
+    runtime.configure_threads()
+    try:
+        spec = _find_spec(args.target, args.model)
+        model = spec.model_class()
+        model.load()
+    except Exception:
+        log.exception("model %r failed to load", args.model)
+        return EXIT_LOAD_FAILED
+    return _run(serve(spec, model, args.socket, args.slot))
+
+
+async def serve(spec: ModelSpec, model: Model, socket_path: str, slot: int) -> int:
+    runner = ModelRunner(spec, model)
+    try:
+        await runner.warm_up()
+    except Exception:
+        log.exception("model %r failed to warm up", spec.name)
+        return EXIT_LOAD_FAILED
+    hello = frames.Hello(spec.name, spec.version, os.getpid(), slot)
+    source = await EmbeddedWorkSource.connect(socket_path, hello)
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, source.request_stop)
+    try:
+        await work_loop(source, runner, batch_policy(spec))
+    except (asyncio.IncompleteReadError, ConnectionError):
+        log.warning("the gateway went away; worker %d of %r exits", os.getpid(), spec.name)
+    finally:
+        await source.close()
+    return 0
+
+
+def _find_spec(target: str, name: str) -> ModelSpec:
+    for spec in load_specs(target):
+        if spec.name == name:
+            return spec
+    raise LookupError(f"{target!r} declares no model named {name!r}")
+
+
+def _run(coroutine: object) -> int:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop comes with uvicorn[standard]
+        return asyncio.run(coroutine)  # type: ignore[arg-type]
+    return uvloop.run(coroutine)  # type: ignore[arg-type]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

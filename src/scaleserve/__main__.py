@@ -1,0 +1,3 @@
+from scaleserve.cli import main
+
+main()

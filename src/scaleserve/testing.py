@@ -1,0 +1,118 @@
+"""Test doubles and helpers that scaleserve ships for its users' tests (and its own).
+
+``running_service`` starts a real ``scaleserve serve`` process on a free port and waits
+until it is ready; the ``Service`` it yields knows its URL and its worker processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Service:
+    """A running ``scaleserve serve`` process."""
+
+    process: subprocess.Popen[bytes]
+    base_url: str
+    log_file: IO[bytes]
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def logs(self) -> str:
+        return Path(self.log_file.name).read_text(errors="replace")
+
+    def worker_pids(self, model: str | None = None) -> list[int]:
+        """Pids of the live worker processes (of ``model``, if given)."""
+        import psutil
+
+        pids = []
+        for child in psutil.Process(self.pid).children():
+            with contextlib.suppress(psutil.Error):
+                argv = child.cmdline()
+                if "scaleserve.worker" in argv and (model is None or _flag(argv, "--model") == model):
+                    pids.append(child.pid)
+        return pids
+
+    def ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.base_url + "/readyz", timeout=2) as response:
+                return bool(response.status == 200)
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            return False
+
+    def wait_ready(self, timeout_s: float = 60.0) -> None:
+        """Poll ``/readyz`` until 200; raise with the service's log if it exits or times out."""
+        deadline = time.monotonic() + timeout_s
+        while not self.ready():
+            if self.process.poll() is not None:
+                raise RuntimeError(f"service exited with {self.process.returncode}:\n{self.logs()}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"service not ready after {timeout_s}s:\n{self.logs()}")
+            time.sleep(0.05)
+
+    def stop(self, signum: int = signal.SIGTERM, timeout_s: float = 30.0) -> int:
+        """Signal the service and wait for it to exit; returns its exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signum)
+        try:
+            return self.process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise
+
+
+@contextlib.contextmanager
+def running_service(
+    target: str | os.PathLike[str],
+    *,
+    workers: int | None = None,
+    args: Sequence[str] = (),
+    env: dict[str, str] | None = None,
+    ready_timeout_s: float = 120.0,
+) -> Iterator[Service]:
+    """Start ``scaleserve serve target`` on a free loopback port; stop it on exit."""
+    port = free_port()
+    argv = [sys.executable, "-m", "scaleserve", "serve", str(target), "--port", str(port), *args]
+    if workers is not None:
+        argv += ["--workers", str(workers)]
+    log_file = tempfile.NamedTemporaryFile(prefix="scaleserve-test-", suffix=".log")  # noqa: SIM115
+    process = subprocess.Popen(
+        argv, stdout=log_file, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+    )
+    service = Service(process, f"http://127.0.0.1:{port}", log_file)
+    try:
+        service.wait_ready(ready_timeout_s)
+        yield service
+    finally:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            service.stop()
+        log_file.close()
+
+
+def _flag(argv: list[str], name: str) -> str | None:
+    with contextlib.suppress(ValueError, IndexError):
+        return argv[argv.index(name) + 1]
+    return None

@@ -40,7 +40,10 @@ class Embeddings(scaleserve.Model):
 
     def predict(self, batch: list[Sentence]) -> list[Vector]:
         vectors = self.encoder.encode(
-            batch, batch_size=len(batch), normalize_embeddings=True, convert_to_numpy=True,
+            batch,
+            batch_size=len(batch),
+            normalize_embeddings=True,
+            convert_to_numpy=True,
             show_progress_bar=False,
         )
         return vectors.astype("float32").tolist()  # type: ignore[no-any-return]

@@ -8,4 +8,11 @@ from scaleserve.worker.runtime import cpu_threads, onnx_session, torch_device, u
 
 __version__ = "0.1.0"
 
-__all__ = ["Model", "__version__", "cpu_threads", "onnx_session", "torch_device", "use_half_precision"]
+__all__ = [
+    "Model",
+    "__version__",
+    "cpu_threads",
+    "onnx_session",
+    "torch_device",
+    "use_half_precision",
+]

@@ -16,9 +16,19 @@ def _root() -> None:
 
 @app.command()
 def serve(
-    target: Annotated[str, typer.Argument(help="Directory with app.py, a .py file, or a module; ':Class' picks one model.")],
-    workers: Annotated[int | None, typer.Option(min=1, help="Worker processes per model (default: each model's own).")] = None,
-    host: Annotated[str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")] = None,
+    target: Annotated[
+        str,
+        typer.Argument(
+            help="Directory with app.py, a .py file, or a module; ':Class' picks one model."
+        ),
+    ],
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="Worker processes per model (default: each model's own)."),
+    ] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")
+    ] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on (default 8000).")] = None,
     log_level: Annotated[str | None, typer.Option(help="debug, info, warning or error.")] = None,
 ) -> None:
@@ -35,7 +45,11 @@ def serve(
 
     try:
         settings = ServeSettings.from_env(
-            target, workers=workers, host=host, port=port, log_level=log_level,
+            target,
+            workers=workers,
+            host=host,
+            port=port,
+            log_level=log_level,
         )
         configure_logging(settings.log_level)
         specs = load_specs(settings.target)

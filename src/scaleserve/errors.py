@@ -8,6 +8,7 @@ Domain code raises these; only ``scaleserve.api`` turns them into HTTP responses
     │   ├── UnknownModel       no model of that name is served
     │   ├── InvalidInput       the body does not match the model's declared types
     │   │   └── MalformedJSON  the body is not JSON at all
+    │   ├── MethodNotAllowed   the route exists, not for that method
     │   ├── UnsupportedMedia   the body is not JSON
     │   └── BodyTooLarge       the body is over the configured limit
     └── ServingError           accepted work could not be answered
@@ -52,6 +53,12 @@ class InvalidInput(RequestError):
 
 class MalformedJSON(InvalidInput):
     """The body is not valid JSON."""
+
+
+class MethodNotAllowed(RequestError):
+    def __init__(self, method: str, allowed: str) -> None:
+        super().__init__(f"method {method} is not allowed here; use {allowed}")
+        self.allowed = allowed
 
 
 class UnsupportedMedia(RequestError):

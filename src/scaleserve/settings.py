@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -12,14 +13,14 @@ from scaleserve.errors import ConfigError
 ENV_PREFIX = "SCALESERVE_"
 
 
-def _env(name: str, default: Any, cast: type) -> Any:
+def _env(name: str, default: Any, cast: Callable[[str], Any]) -> Any:
     raw = os.environ.get(ENV_PREFIX + name)
     if raw is None or raw == "":
         return default
     try:
         return cast(raw)
     except ValueError:
-        raise ConfigError(f"{ENV_PREFIX}{name}={raw!r} is not a valid {cast.__name__}") from None
+        raise ConfigError(f"{ENV_PREFIX}{name}={raw!r} is not a valid value") from None
 
 
 def _bool(raw: str) -> bool:

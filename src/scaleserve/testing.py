@@ -51,13 +51,16 @@ class Service:
         for child in psutil.Process(self.pid).children():
             with contextlib.suppress(psutil.Error):
                 argv = child.cmdline()
-                if "scaleserve.worker" in argv and (model is None or _flag(argv, "--model") == model):
+                if "scaleserve.worker" in argv and (
+                    model is None or _flag(argv, "--model") == model
+                ):
                     pids.append(child.pid)
         return pids
 
     def ready(self) -> bool:
         try:
-            with urllib.request.urlopen(self.base_url + "/readyz", timeout=2) as response:
+            url = self.base_url + "/readyz"  # always http://127.0.0.1:<port>
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310
                 return bool(response.status == 200)
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             return False
@@ -99,8 +102,11 @@ def running_service(
     if workers is not None:
         argv += ["--workers", str(workers)]
     log_file = tempfile.NamedTemporaryFile(prefix="scaleserve-test-", suffix=".log")  # noqa: SIM115
-    process = subprocess.Popen(
-        argv, stdout=log_file, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+    process = subprocess.Popen(  # noqa: S603 - argv is this interpreter and our own CLI
+        argv,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
     )
     service = Service(process, f"http://127.0.0.1:{port}", log_file)
     try:

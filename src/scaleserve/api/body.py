@@ -10,7 +10,9 @@ from scaleserve.errors import BodyTooLarge, UnsupportedMedia
 
 def is_json_media_type(content_type: str) -> bool:
     media = content_type.split(";", 1)[0].strip().lower()
-    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
 
 
 def check_headers(content_type: str | None, content_length: str | None, limit_bytes: int) -> None:
@@ -18,7 +20,11 @@ def check_headers(content_type: str | None, content_length: str | None, limit_by
     is taken as JSON: the body must still parse as JSON."""
     if content_type is not None and not is_json_media_type(content_type):
         raise UnsupportedMedia(content_type)
-    if content_length is not None and content_length.isdigit() and int(content_length) > limit_bytes:
+    if (
+        content_length is not None
+        and content_length.isdigit()
+        and int(content_length) > limit_bytes
+    ):
         raise BodyTooLarge(limit_bytes)
 
 

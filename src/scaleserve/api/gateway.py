@@ -15,7 +15,7 @@ class Gateway:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            name = predict_route_model(scope["method"], scope["path"])
+            name = predict_route_model(scope["path"])
             if name is not None:
                 await self._predict.handle(name, scope, receive, send)
                 return

@@ -41,7 +41,11 @@ def predict_doc_route(spec: ModelSpec) -> APIRoute:
         raise NotImplementedError
 
     predict.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [inspect.Parameter("body", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=request_model)],
+        [
+            inspect.Parameter(
+                "body", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=request_model
+            )
+        ],
         return_annotation=response_model,
     )
     doc = (spec.model_class.__doc__ or "").strip()
@@ -65,7 +69,9 @@ def install_openapi(app: FastAPI, specs: Iterable[ModelSpec]) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             app.openapi_schema = get_openapi(
-                title=app.title, version=app.version, description=app.description,
+                title=app.title,
+                version=app.version,
+                description=app.description,
                 routes=[*app.routes, *doc_routes],
             )
         return app.openapi_schema

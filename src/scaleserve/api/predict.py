@@ -24,6 +24,7 @@ from scaleserve.api.schemas import predict_request_model
 from scaleserve.errors import (
     InvalidInput,
     MalformedJSON,
+    MethodNotAllowed,
     RequestError,
     ScaleserveError,
     UnknownModel,
@@ -41,9 +42,9 @@ _SUFFIX = "/predict"
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
-def predict_route_model(method: str, path: str) -> str | None:
-    """The model name if this is a predict request, else ``None``."""
-    if method != "POST" or not path.startswith(_PREFIX) or not path.endswith(_SUFFIX):
+def predict_route_model(path: str) -> str | None:
+    """The model name if ``path`` is a predict route, else ``None``."""
+    if not path.startswith(_PREFIX) or not path.endswith(_SUFFIX):
         return None
     name = path[len(_PREFIX) : -len(_SUFFIX)]
     return name if name and "/" not in name else None
@@ -56,7 +57,10 @@ class ModelEndpoint:
         self.spec = spec
         self.request_adapter: TypeAdapter[Any] = TypeAdapter(predict_request_model(spec))
         self.response_prefix = (
-            b'{"model":' + orjson.dumps(spec.name) + b',"version":' + orjson.dumps(spec.version)
+            b'{"model":'
+            + orjson.dumps(spec.name)
+            + b',"version":'
+            + orjson.dumps(spec.version)
             + b',"outputs":['
         )
         self.requests_ok = metrics.REQUESTS.labels(spec.name, "200")
@@ -78,12 +82,17 @@ class ModelEndpoint:
 class PredictHandler:
     """Answers predict requests for every served model through ``broker``."""
 
-    def __init__(self, specs: Iterable[ModelSpec], broker: Broker, settings: GatewaySettings) -> None:
+    def __init__(
+        self, specs: Iterable[ModelSpec], broker: Broker, settings: GatewaySettings
+    ) -> None:
         self._endpoints = {spec.name: ModelEndpoint(spec) for spec in specs}
         self._broker = broker
         self._settings = settings
 
     async def handle(self, name: str, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] != "POST":
+            await _send_problem(send, MethodNotAllowed(scope["method"], "POST"))
+            return
         endpoint = self._endpoints.get(name)
         if endpoint is None:
             await _send_problem(send, UnknownModel(name))
@@ -124,7 +133,9 @@ class PredictHandler:
         except ValueError:
             asked = math.nan
         if not 0 < asked < math.inf:
-            raise RequestError(f"X-Request-Timeout must be a positive number of seconds, not {raw!r}")
+            raise RequestError(
+                f"X-Request-Timeout must be a positive number of seconds, not {raw!r}"
+            )
         return min(asked, self._settings.max_timeout_s)
 
 
@@ -140,11 +151,13 @@ async def _send_problem(send: Send, error: ScaleserveError | None) -> int:
 
 
 async def _send(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
-    await send({
-        "type": "http.response.start",
-        "status": status,
-        "headers": [*headers, (b"content-length", str(len(body)).encode())],
-    })
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*headers, (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 

@@ -22,6 +22,7 @@ _STATUS: dict[type[errors.ScaleserveError], tuple[int, str, str]] = {
     errors.InvalidInput: (422, "Invalid input", "invalid_input"),
     errors.UnsupportedMedia: (415, "Unsupported media type", "unsupported_media_type"),
     errors.BodyTooLarge: (413, "Request body too large", "body_too_large"),
+    errors.MethodNotAllowed: (405, "Method not allowed", "method_not_allowed"),
     errors.RequestError: (400, "Bad request", "bad_request"),
     errors.Overloaded: (503, "Overloaded", "overloaded"),
     errors.NoHealthyWorker: (503, "No healthy worker", "no_healthy_worker"),
@@ -32,7 +33,9 @@ _STATUS: dict[type[errors.ScaleserveError], tuple[int, str, str]] = {
 }
 
 
-def problem_body(error: errors.ScaleserveError | None) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+def problem_body(
+    error: errors.ScaleserveError | None,
+) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
     """Status, JSON body and headers answering ``error`` (``None``: an unexpected failure)."""
     if error is None:
         status, title, code = 500, "Internal error", "internal_error"
@@ -44,6 +47,8 @@ def problem_body(error: errors.ScaleserveError | None) -> tuple[int, bytes, list
     if isinstance(error, errors.InvalidInput) and error.errors:
         body["errors"] = error.errors
     headers = [(b"content-type", PROBLEM_MEDIA_TYPE.encode())]
+    if isinstance(error, errors.MethodNotAllowed):
+        headers.append((b"allow", error.allowed.encode()))
     if isinstance(error, errors.ServingError) and error.retry_after_s is not None:
         headers.append((b"retry-after", str(max(1, math.ceil(error.retry_after_s))).encode()))
     return status, orjson.dumps(body), headers
@@ -57,8 +62,12 @@ def problem_response(error: errors.ScaleserveError) -> Response:
 
 
 def problem(
-    status: int, title: str, detail: str, code: str,
-    headers: dict[str, str] | None = None, **extra: Any,
+    status: int,
+    title: str,
+    detail: str,
+    code: str,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
 ) -> Response:
     body = {"title": title, "status": status, "detail": detail, "code": code, **extra}
     return Response(orjson.dumps(body), status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
@@ -68,15 +77,21 @@ def install_handlers(app: FastAPI) -> None:
     """Make FastAPI's own errors (unknown route, bad parameters) speak the same JSON."""
 
     async def on_http_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)  # noqa: S101 - registered for this type only
+        assert isinstance(exc, HTTPException)
         code = "not_found" if exc.status_code == 404 else f"http_{exc.status_code}"
-        return problem(exc.status_code, str(exc.detail), str(exc.detail), code,
-                       headers=dict(exc.headers or {}))
+        return problem(
+            exc.status_code, str(exc.detail), str(exc.detail), code, headers=dict(exc.headers or {})
+        )
 
     async def on_validation_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, RequestValidationError)  # noqa: S101 - registered for this type only
-        return problem(422, "Invalid input", "the request does not match the schema",
-                       "invalid_input", errors=[_jsonable(e) for e in exc.errors()])
+        assert isinstance(exc, RequestValidationError)
+        return problem(
+            422,
+            "Invalid input",
+            "the request does not match the schema",
+            "invalid_input",
+            errors=[_jsonable(e) for e in exc.errors()],
+        )
 
     app.add_exception_handler(HTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
@@ -90,5 +105,8 @@ def _lookup(error: errors.ScaleserveError) -> tuple[int, str, str]:
 
 
 def _jsonable(error: Any) -> dict[str, Any]:
-    return {"loc": list(error.get("loc", ())), "msg": str(error.get("msg", "")),
-            "type": str(error.get("type", ""))}
+    return {
+        "loc": list(error.get("loc", ())),
+        "msg": str(error.get("msg", "")),
+        "type": str(error.get("type", "")),
+    }

@@ -9,9 +9,9 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
+from scaleserve.api.problems import problem_response
 from scaleserve.api.schemas import Liveness, ModelCard, ModelList, Problem, Readiness
 from scaleserve.errors import UnknownModel
-from scaleserve.api.problems import problem_response
 from scaleserve.model.spec import ModelSpec
 from scaleserve.observe import metrics
 from scaleserve.queue.broker import Broker
@@ -26,9 +26,12 @@ def build_router(specs: Iterable[ModelSpec], broker: Broker) -> APIRouter:
 
     def card(spec: ModelSpec) -> ModelCard:
         return ModelCard(
-            id=spec.name, created=started, version=spec.version,
+            id=spec.name,
+            created=started,
+            version=spec.version,
             ready_workers=broker.ready_workers(spec.name),
-            max_batch_size=spec.max_batch_size, max_wait_ms=spec.max_wait_ms,
+            max_batch_size=spec.max_batch_size,
+            max_wait_ms=spec.max_wait_ms,
         )
 
     def readiness() -> Readiness:
@@ -66,6 +69,7 @@ def build_router(specs: Iterable[ModelSpec], broker: Broker) -> APIRouter:
             return {
                 name: {
                     "queue_depth": broker.depth(name),
+                    "queue_queued": broker.queued(name),
                     "workers_ready": broker.ready_workers(name),
                 }
                 for name in specs_by_name

@@ -10,7 +10,9 @@ from scaleserve.model.spec import ModelSpec
 
 
 def _title(spec: ModelSpec) -> str:
-    return "".join(part.capitalize() for part in spec.name.replace(".", "_").replace("-", "_").split("_"))
+    return "".join(
+        part.capitalize() for part in spec.name.replace(".", "_").replace("-", "_").split("_")
+    )
 
 
 def predict_request_model(spec: ModelSpec) -> type[BaseModel]:
@@ -20,12 +22,17 @@ def predict_request_model(spec: ModelSpec) -> type[BaseModel]:
         f"{_title(spec)}PredictRequest",
         __config__=ConfigDict(
             extra="forbid",
-            json_schema_extra={"examples": [{"inputs": [example]}]} if example is not None else None,
+            json_schema_extra={"examples": [{"inputs": [example]}]}
+            if example is not None
+            else None,
         ),
         inputs=(
             list[spec.input_type],  # type: ignore[name-defined]
-            Field(min_length=1, max_length=spec.max_items_per_request,
-                  description="Input items; one output comes back for each, in order."),
+            Field(
+                min_length=1,
+                max_length=spec.max_items_per_request,
+                description="Input items; one output comes back for each, in order.",
+            ),
         ),
     )
 

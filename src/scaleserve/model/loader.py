@@ -43,7 +43,7 @@ def _import_target(module_ref: str) -> ModuleType:
     path = Path(module_ref)
     if path.is_dir():
         path = path / APP_FILE
-    if path.suffix == ".py":
+    if path.suffix == ".py" or "/" in module_ref or path.exists():
         if not path.is_file():
             raise ConfigError(f"no such file: {path}")
         return _import_file(path.resolve())
@@ -82,8 +82,11 @@ def _declared_models(module: ModuleType) -> list[type[Model]]:
     return [
         obj
         for obj in vars(module).values()
-        if inspect.isclass(obj) and issubclass(obj, Model) and obj is not Model
-        and obj.__module__ == module.__name__ and not inspect.isabstract(obj)
+        if inspect.isclass(obj)
+        and issubclass(obj, Model)
+        and obj is not Model
+        and obj.__module__ == module.__name__
+        and not inspect.isabstract(obj)
     ]
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import collections.abc
+import dataclasses
 import inspect
 import re
 import typing
-import dataclasses
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -53,15 +53,19 @@ class ModelSpec:
 
     @classmethod
     def from_class(cls, model_class: type[Model]) -> ModelSpec:
-        """Validate ``model_class`` and derive its spec; raises ``ConfigError`` naming the problem."""
+        """Validate ``model_class`` and derive its spec; ``ConfigError`` names any problem."""
         if not (inspect.isclass(model_class) and issubclass(model_class, Model)):
             raise ConfigError(f"{model_class!r} is not a subclass of scaleserve.Model")
         if model_class.predict is Model.predict:
             raise ConfigError(f"{model_class.__name__} does not implement predict()")
         settings = _validated_settings(model_class)
         input_type, output_type = _item_types(model_class)
-        return cls(model_class=model_class, input_type=input_type, output_type=output_type,
-                   **settings.model_dump())
+        return cls(
+            model_class=model_class,
+            input_type=input_type,
+            output_type=output_type,
+            **settings.model_dump(),
+        )
 
     def with_workers(self, workers: int) -> ModelSpec:
         return dataclasses.replace(self, workers=workers)
@@ -102,14 +106,20 @@ def _item_types(model_class: type[Model]) -> tuple[Any, Any]:
     try:
         hints = typing.get_type_hints(model_class.predict, include_extras=True)
     except Exception as exc:
-        raise ConfigError(f"cannot read the type hints of {model_class.__name__}.predict: {exc}") from exc
+        raise ConfigError(
+            f"cannot read the type hints of {model_class.__name__}.predict: {exc}"
+        ) from exc
     params = [p for p in inspect.signature(model_class.predict).parameters if p != "self"]
     if len(params) != 1:
-        raise ConfigError(f"{model_class.__name__}.predict must take exactly one argument, the batch")
+        raise ConfigError(
+            f"{model_class.__name__}.predict must take exactly one argument, the batch"
+        )
     batch_hint = hints.get(params[0], Any)
     return_hint = hints.get("return", Any)
-    return (_element_type(batch_hint, model_class, "batch argument"),
-            _element_type(return_hint, model_class, "return value"))
+    return (
+        _element_type(batch_hint, model_class, "batch argument"),
+        _element_type(return_hint, model_class, "return value"),
+    )
 
 
 def _element_type(hint: Any, model_class: type[Model], what: str) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
+from typing import ClassVar
 
 from prometheus_client import (
     REGISTRY,
@@ -25,34 +26,62 @@ from prometheus_client.registry import Collector
 from scaleserve.scale.runtime_dir import MULTIPROC_ENV
 
 LATENCY_BUCKETS_S = (
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1,
+    2.5,
+    5,
+    10,
+    30,
+    60,
 )
 BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 REQUESTS = Counter(
-    "scaleserve_requests_total", "Predict requests answered, by model and HTTP status.",
+    "scaleserve_requests_total",
+    "Predict requests answered, by model and HTTP status.",
     ["model", "code"],
 )
 REQUEST_DURATION = Histogram(
-    "scaleserve_request_duration_seconds", "Time from request to response in the gateway.",
-    ["model", "code"], buckets=LATENCY_BUCKETS_S,
+    "scaleserve_request_duration_seconds",
+    "Time from request to response in the gateway.",
+    ["model", "code"],
+    buckets=LATENCY_BUCKETS_S,
 )
 BATCH_SIZE = Histogram(
-    "scaleserve_batch_size", "Items per predict call.", ["model"], buckets=BATCH_SIZE_BUCKETS,
+    "scaleserve_batch_size",
+    "Items per predict call.",
+    ["model"],
+    buckets=BATCH_SIZE_BUCKETS,
 )
 INFERENCE_DURATION = Histogram(
-    "scaleserve_inference_duration_seconds", "Time of one predict call in a worker.",
-    ["model"], buckets=LATENCY_BUCKETS_S,
+    "scaleserve_inference_duration_seconds",
+    "Time of one predict call in a worker.",
+    ["model"],
+    buckets=LATENCY_BUCKETS_S,
 )
 QUEUE_WAIT = Histogram(
-    "scaleserve_queue_wait_seconds", "Time an item waited between the gateway and its batch.",
-    ["model"], buckets=LATENCY_BUCKETS_S,
+    "scaleserve_queue_wait_seconds",
+    "Time an item waited between the gateway and its batch.",
+    ["model"],
+    buckets=LATENCY_BUCKETS_S,
 )
 ITEMS = Counter(
-    "scaleserve_items_total", "Items a worker finished, by outcome.", ["model", "outcome"],
+    "scaleserve_items_total",
+    "Items a worker finished, by outcome.",
+    ["model", "outcome"],
 )
 WORKER_RESTARTS = Counter(
-    "scaleserve_worker_restarts_total", "Worker processes restarted after they exited.",
+    "scaleserve_worker_restarts_total",
+    "Worker processes restarted after they exited.",
     ["model"],
 )
 
@@ -60,7 +89,7 @@ WORKER_RESTARTS = Counter(
 class LiveGauges(Collector):
     """Gauges read at scrape time from a callback returning ``{model: {name: value}}``."""
 
-    HELP = {
+    HELP: ClassVar[dict[str, str]] = {
         "queue_depth": "Items queued or running, by model.",
         "queue_queued": "Items waiting for a worker, by model.",
         "workers_ready": "Warm workers taking work, by model.",

@@ -32,6 +32,10 @@ class Broker(Protocol):
         """Items of ``model`` queued or running."""
         ...
 
+    def queued(self, model: str) -> int:
+        """Items of ``model`` waiting for a worker."""
+        ...
+
     def ready_workers(self, model: str) -> int:
         """Workers of ``model`` that are warm and taking work."""
         ...
@@ -46,7 +50,7 @@ class WorkSource(Protocol):
         ...
 
     async def read(self, max_items: int, timeout_s: float | None) -> list[WorkItem]:
-        """Up to ``max_items`` items; at least one unless ``timeout_s`` passes or the source closes."""
+        """Up to ``max_items`` items: at least one, unless ``timeout_s`` passes or it closes."""
         ...
 
     async def reply(self, results: list[ItemResult]) -> None: ...

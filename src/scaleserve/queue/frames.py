@@ -72,9 +72,10 @@ async def read_frame(reader: asyncio.StreamReader) -> Frame:
         raise ProtocolError(f"frame of {length} bytes is over the limit")
     payload = await reader.readexactly(length)
     try:
-        return _decoder.decode(payload)
+        frame: Frame = _decoder.decode(payload)
     except msgspec.DecodeError as exc:
         raise ProtocolError(str(exc)) from exc
+    return frame
 
 
 async def frames(reader: asyncio.StreamReader) -> AsyncIterator[Frame]:

@@ -61,7 +61,7 @@ class ModelQueue:
             self._answer(self._pullers.popleft(), taken)
 
     def pull(self, puller: Puller, timeout_s: float | None) -> None:
-        """Answer ``puller`` now if items are queued, else park it until items come or time passes."""
+        """Answer ``puller`` now if items are queued, else park it until items or the timeout."""
         taken = self._take(puller.max_items)
         if taken or timeout_s == 0:
             self._answer(puller, taken)

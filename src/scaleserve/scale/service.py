@@ -7,7 +7,6 @@ then the queue closes.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import signal
@@ -26,7 +25,9 @@ from scaleserve.worker.runtime import THREADS_ENV
 log = logging.getLogger(__name__)
 
 
-def worker_plans(settings: ServeSettings, specs: list[ModelSpec], socket_path: str) -> list[WorkerPlan]:
+def worker_plans(
+    settings: ServeSettings, specs: list[ModelSpec], socket_path: str
+) -> list[WorkerPlan]:
     """One plan per worker process, each with an equal share of this machine's CPUs."""
     total = sum(spec.workers for spec in specs)
     env = dict(os.environ)
@@ -36,8 +37,19 @@ def worker_plans(settings: ServeSettings, specs: list[ModelSpec], socket_path: s
         WorkerPlan(
             model=spec.name,
             slot=slot,
-            argv=(sys.executable, "-m", "scaleserve.worker", "--target", settings.target,
-                  "--model", spec.name, "--socket", socket_path, "--slot", str(slot)),
+            argv=(
+                sys.executable,
+                "-m",
+                "scaleserve.worker",
+                "--target",
+                settings.target,
+                "--model",
+                spec.name,
+                "--socket",
+                socket_path,
+                "--slot",
+                str(slot),
+            ),
             env=env,
         )
         for spec in specs
@@ -88,4 +100,3 @@ def run(settings: ServeSettings, specs: list[ModelSpec], runtime: RuntimeDir) ->
 def _absorb_stop_signals() -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: None)
-

@@ -37,7 +37,8 @@ class RestartPolicy:
     """A worker up this long is healthy again: its next restart is fast."""
 
     def delay_s(self, quick_failures: int) -> float:
-        return min(self.max_delay_s, self.first_delay_s * 2 ** max(0, quick_failures - 1))
+        growth: float = 2.0 ** max(0, quick_failures - 1)
+        return min(self.max_delay_s, self.first_delay_s * growth)
 
 
 class Supervisor:
@@ -89,7 +90,10 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         while not self._stopping:
             proc = await asyncio.create_subprocess_exec(
-                *plan.argv, env=plan.env, stdin=asyncio.subprocess.DEVNULL, start_new_session=True,
+                *plan.argv,
+                env=plan.env,
+                stdin=asyncio.subprocess.DEVNULL,
+                start_new_session=True,
             )
             self._procs[(plan.model, plan.slot)] = proc
             started = loop.time()
@@ -101,12 +105,20 @@ class Supervisor:
 
     def _after_exit(self, plan: WorkerPlan, code: int, uptime_s: float) -> float:
         """Record an unexpected exit; return how long to wait before the restart."""
-        failures = 0 if uptime_s >= self._policy.stable_after_s else self._quick_failures.get(plan.model, 0) + 1
+        failures = (
+            0
+            if uptime_s >= self._policy.stable_after_s
+            else self._quick_failures.get(plan.model, 0) + 1
+        )
         self._quick_failures[plan.model] = failures
         delay = self._policy.delay_s(failures)
         log.error(
             "worker %d of model %r exited with %s after %.1fs; restarting in %.1fs",
-            plan.slot, plan.model, _describe_exit(code), uptime_s, delay,
+            plan.slot,
+            plan.model,
+            _describe_exit(code),
+            uptime_s,
+            delay,
         )
         metrics.WORKER_RESTARTS.labels(plan.model).inc()
         return delay

@@ -7,9 +7,9 @@ alone, a model that raises fails its batch, and the worker goes on to the next b
 from __future__ import annotations
 
 import inspect
-from collections import Counter
 import logging
 import time
+from collections import Counter
 from typing import Any
 
 from pydantic import ValidationError
@@ -49,7 +49,9 @@ class ModelRunner:
         inputs: list[Any] = []
         for item in batch:
             if item.deadline <= now:
-                results.append(ItemResult(item.id, failure=FailureKind.EXPIRED, error="deadline passed"))
+                results.append(
+                    ItemResult(item.id, failure=FailureKind.EXPIRED, error="deadline passed")
+                )
                 continue
             try:
                 inputs.append(self._spec.input_adapter.validate_json(item.payload))

@@ -19,7 +19,7 @@ from scaleserve.model.spec import ModelSpec
 from scaleserve.queue import frames
 from scaleserve.queue.model_queue import ModelQueue, Puller
 from scaleserve.queue.pending import PendingTable
-from scaleserve.types import WorkItem
+from scaleserve.types import ItemResult, WorkItem
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,9 @@ class EmbeddedBroker:
         request = self._pending.open(model, len(payloads))
         now = time.time()
         deadline = now + timeout_s
-        queue.put([WorkItem(i, p, deadline, now) for i, p in zip(request.item_ids, payloads, strict=True)])
+        queue.put(
+            [WorkItem(i, p, deadline, now) for i, p in zip(request.item_ids, payloads, strict=True)]
+        )
         return await request.wait(timeout_s)
 
     def depth(self, model: str) -> int:
@@ -156,7 +158,7 @@ class WorkerLink:
                 self._held[item.id] = item
         self._send(frames.Work(items))
 
-    def _resolve(self, results: list[frames.ItemResult]) -> None:
+    def _resolve(self, results: list[ItemResult]) -> None:
         pending = self._broker._pending
         answered = 0
         for result in results:
@@ -168,7 +170,11 @@ class WorkerLink:
 
     def _bye(self) -> None:
         self.draining = True
-        if self._puller is not None and self._queue is not None and self._queue.release(self._puller):
+        if (
+            self._puller is not None
+            and self._queue is not None
+            and self._queue.release(self._puller)
+        ):
             self._puller = None
             self._send(frames.Work([], closing=True))
 

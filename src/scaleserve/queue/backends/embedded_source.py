@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from scaleserve.queue import frames
 from scaleserve.types import ItemResult, WorkItem
@@ -48,7 +49,5 @@ class EmbeddedWorkSource:
 
     async def close(self) -> None:
         self._writer.close()
-        try:
+        with contextlib.suppress(ConnectionError):
             await self._writer.wait_closed()
-        except ConnectionError:
-            pass

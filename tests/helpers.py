@@ -1,0 +1,38 @@
+"""Small helpers shared by the end-to-end tests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import httpx
+
+
+async def until(condition: Callable[[], bool], timeout_s: float = 10) -> None:
+    """Let the event loop turn until ``condition()`` holds (state owned by in-loop objects)."""
+    async with asyncio.timeout(timeout_s):
+        while not condition():  # noqa: ASYNC110 - the state has no event to await; poll per loop turn
+            await asyncio.sleep(0)
+
+
+def metric_value(text: str, name: str, **labels: str) -> float:
+    """The value of one sample in Prometheus text; 0 when the sample is absent."""
+    for line in text.splitlines():
+        if not line.startswith(name + "{") and not line.startswith(name + " "):
+            continue
+        series, _, value = line.rpartition(" ")
+        if all(f'{k}="{v}"' in series for k, v in labels.items()):
+            return float(value)
+    return 0.0
+
+
+async def wait_for_metric(
+    client: httpx.AsyncClient, name: str, at_least: float, timeout_s: float = 30, **labels: str
+) -> float:
+    """Poll ``/metrics`` until the sample reaches ``at_least``."""
+    async with asyncio.timeout(timeout_s):
+        while True:
+            value = metric_value((await client.get("/metrics")).text, name, **labels)
+            if value >= at_least:
+                return value
+            await asyncio.sleep(0.02)

@@ -1,0 +1,156 @@
+"""The embedded broker and a worker loop in one event loop, over a real Unix socket."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+import scaleserve
+from scaleserve.errors import DeadlineExceeded, ModelFailed, Overloaded, WorkerLost
+from scaleserve.model.spec import ModelSpec
+from scaleserve.queue import frames
+from scaleserve.queue.backends.embedded import EmbeddedBroker
+from scaleserve.queue.backends.embedded_source import EmbeddedWorkSource
+from scaleserve.worker.loop import batch_policy, work_loop
+from scaleserve.worker.runner import ModelRunner
+from tests.helpers import until
+
+
+class Recorder(scaleserve.Model):
+    """Records every batch it runs; an input of -1 raises; a gate can hold it."""
+
+    name = "recorder"
+    max_batch_size = 4
+    max_wait_ms = 0
+    max_queue_items = 6
+
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+        self.gate: asyncio.Event | None = None
+
+    async def predict(self, batch: list[int]) -> list[int]:
+        if self.gate is not None:
+            await self.gate.wait()
+        self.batches.append(list(batch))
+        if -1 in batch:
+            raise RuntimeError("minus one")
+        return [x * 10 for x in batch]
+
+
+SPEC = ModelSpec.from_class(Recorder)
+
+
+@contextlib.asynccontextmanager
+async def broker_at(tmp_path: Path) -> AsyncIterator[EmbeddedBroker]:
+    broker = EmbeddedBroker(str(tmp_path / "q.sock"), [SPEC])
+    await broker.start()
+    try:
+        yield broker
+    finally:
+        await broker.close()
+
+
+@contextlib.asynccontextmanager
+async def worker(broker: EmbeddedBroker, model: Recorder) -> AsyncIterator[EmbeddedWorkSource]:
+    hello = frames.Hello(SPEC.name, SPEC.version, threading.get_native_id(), 0)
+    source = await EmbeddedWorkSource.connect(broker.socket_path, hello)
+    task = asyncio.create_task(work_loop(source, ModelRunner(SPEC, model), batch_policy(SPEC)))
+    await until(lambda: broker.ready_workers(SPEC.name) > 0)
+    try:
+        yield source
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+            await task
+        await source.close()
+
+
+def payloads(*values: int) -> list[bytes]:
+    return [orjson.dumps(v) for v in values]
+
+
+async def test_outputs_in_order_across_batches(tmp_path: Path) -> None:
+    model = Recorder()
+    async with broker_at(tmp_path) as broker, worker(broker, model):
+        outputs = await broker.submit("recorder", payloads(1, 2, 3, 4, 5, 6), timeout_s=5)
+    assert [orjson.loads(o) for o in outputs] == [10, 20, 30, 40, 50, 60]
+    assert all(len(b) <= 4 for b in model.batches)
+    assert sum(len(b) for b in model.batches) == 6
+
+
+async def test_concurrent_requests_share_batches(tmp_path: Path) -> None:
+    model = Recorder()
+    model.gate = asyncio.Event()
+    async with broker_at(tmp_path) as broker, worker(broker, model):
+        first = asyncio.create_task(broker.submit("recorder", payloads(1), timeout_s=5))
+        await until(lambda: broker.depth("recorder") - broker.queued("recorder") > 0)
+        rest = [
+            asyncio.create_task(broker.submit("recorder", payloads(n), timeout_s=5))
+            for n in (2, 3, 4)
+        ]
+        await until(lambda: broker.queued("recorder") >= 3)
+        model.gate.set()
+        await asyncio.gather(first, *rest)
+    assert model.batches == [[1], [2, 3, 4]]
+
+
+async def test_model_error_fails_only_its_batch(tmp_path: Path) -> None:
+    model = Recorder()
+    async with broker_at(tmp_path) as broker, worker(broker, model):
+        with pytest.raises(ModelFailed, match="RuntimeError: minus one"):
+            await broker.submit("recorder", payloads(-1), timeout_s=5)
+        assert await broker.submit("recorder", payloads(7), timeout_s=5) == [b"70"]
+
+
+async def test_queue_bound_refuses_before_queueing(tmp_path: Path) -> None:
+    async with broker_at(tmp_path) as broker:  # no worker: everything stays queued
+        waiting = asyncio.create_task(
+            broker.submit("recorder", payloads(1, 2, 3, 4, 5), timeout_s=5)
+        )
+        await asyncio.sleep(0)
+        with pytest.raises(Overloaded):
+            await broker.submit("recorder", payloads(6, 7), timeout_s=5)
+        assert broker.depth("recorder") == 5
+        waiting.cancel()
+
+
+async def test_items_past_their_deadline_never_run(tmp_path: Path) -> None:
+    model = Recorder()
+    async with broker_at(tmp_path) as broker:
+        with pytest.raises(DeadlineExceeded):
+            await broker.submit("recorder", payloads(1, 2), timeout_s=0.01)
+        async with worker(broker, model):
+            assert await broker.submit("recorder", payloads(3), timeout_s=5) == [b"30"]
+    assert model.batches == [[3]]
+
+
+async def test_lost_worker_fails_what_it_held_and_keeps_the_queue(tmp_path: Path) -> None:
+    model = Recorder()
+    model.gate = asyncio.Event()  # never opened: the worker holds its batch forever
+    async with broker_at(tmp_path) as broker:
+        async with worker(broker, model):
+            held = asyncio.create_task(broker.submit("recorder", payloads(1, 2, 3, 4), timeout_s=5))
+            await until(lambda: broker.depth("recorder") - broker.queued("recorder") >= 4)
+            queued = asyncio.create_task(broker.submit("recorder", payloads(5), timeout_s=5))
+            await until(lambda: broker.queued("recorder") >= 1)
+        # the worker's connection is gone
+        with pytest.raises(WorkerLost):
+            await held
+        assert broker.depth("recorder") == 1  # the queued item waits for the next worker
+        async with worker(broker, Recorder()):
+            assert await queued == [b"50"]
+
+
+async def test_bye_drains_then_closes(tmp_path: Path) -> None:
+    model = Recorder()
+    async with broker_at(tmp_path) as broker, worker(broker, model) as source:
+        assert await broker.submit("recorder", payloads(1), timeout_s=5) == [b"10"]
+        source.request_stop()
+        await until(lambda: broker.ready_workers("recorder") == 0)
+        await until(lambda: source.closing)

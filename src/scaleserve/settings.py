@@ -66,6 +66,8 @@ class ServeSettings:
     """Worker processes per model; ``None`` keeps each model's own ``workers``."""
     gateway: GatewaySettings = field(default_factory=GatewaySettings)
     log_level: str = "info"
+    redis_url: str | None = None
+    """Redis shared by every gateway and worker (``redis://host:port/db``); ``None``: embedded."""
 
     @classmethod
     def from_env(cls, target: str, **overrides: Any) -> ServeSettings:
@@ -81,6 +83,7 @@ class ServeSettings:
             workers=_env("WORKERS", None, int),
             gateway=gateway,
             log_level=_env("LOG_LEVEL", "info", str),
+            redis_url=_env("REDIS_URL", None, str),
         )
         settings = replace(settings, **rest)
         if settings.workers is not None and settings.workers < 1:

@@ -31,6 +31,10 @@ def serve(
     ] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on (default 8000).")] = None,
     log_level: Annotated[str | None, typer.Option(help="debug, info, warning or error.")] = None,
+    redis: Annotated[
+        str | None,
+        typer.Option(help="Redis URL shared by all gateways and workers (redis://host:port/db)."),
+    ] = None,
 ) -> None:
     """Start the gateway and the worker processes of every model in TARGET."""
     # The metrics directory must be exported before anything imports prometheus_client.

@@ -31,6 +31,10 @@ def serve(
     ] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on (default 8000).")] = None,
     log_level: Annotated[str | None, typer.Option(help="debug, info, warning or error.")] = None,
+    data_dir: Annotated[
+        str | None,
+        typer.Option(help="Where jobs are kept across restarts (default ./.scaleserve)."),
+    ] = None,
     redis: Annotated[
         str | None,
         typer.Option(help="Redis URL shared by all gateways and workers (redis://host:port/db)."),

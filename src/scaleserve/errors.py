@@ -6,11 +6,15 @@ Domain code raises these; only ``scaleserve.api`` turns them into HTTP responses
     ├── ConfigError            a model class or a target is declared wrongly
     ├── RequestError           the client sent something scaleserve will not run
     │   ├── UnknownModel       no model of that name is served
+    │   ├── JobNotFound        no such job (or not the caller's)
+    │   ├── JobNotCancellable  the job has started or ended
     │   ├── InvalidInput       the body does not match the model's declared types
     │   │   └── MalformedJSON  the body is not JSON at all
     │   ├── MethodNotAllowed   the route exists, not for that method
     │   ├── UnsupportedMedia   the body is not JSON
-    │   └── BodyTooLarge       the body is over the configured limit
+    │   ├── BodyTooLarge       the body is over the configured limit
+    │   └── WebhookRefused     a webhook URL points where scaleserve will not call
+    ├── StreamCancelled        (worker side) the client of a stream went away
     └── ServingError           accepted work could not be answered
         ├── Overloaded         the model's queue is full (retry later)
         ├── NoHealthyWorker    the model has no worker able to serve
@@ -43,6 +47,16 @@ class UnknownModel(RequestError):
         self.name = name
 
 
+class JobNotFound(RequestError):
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"no job {job_id[:64]!r}")
+
+
+class JobNotCancellable(RequestError):
+    def __init__(self, job_id: str, status: str) -> None:
+        super().__init__(f"job {job_id} is {status}; only a queued job can be cancelled")
+
+
 class InvalidInput(RequestError):
     """The body does not match the model's declared input types."""
 
@@ -71,6 +85,22 @@ class BodyTooLarge(RequestError):
     def __init__(self, limit_bytes: int) -> None:
         super().__init__(f"request body is over the limit of {limit_bytes} bytes")
         self.limit_bytes = limit_bytes
+
+
+class WebhookRefused(RequestError):
+    """A webhook URL points where scaleserve will not call: its scheme, host or address."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"webhook URL refused: {reason}")
+        self.reason = reason
+
+
+class StreamCancelled(ScaleserveError):
+    """The gateway stopped a streamed item because its client went away (worker side)."""
+
+    def __init__(self, item_id: int) -> None:
+        super().__init__(f"the stream of item {item_id} was cancelled")
+        self.item_id = item_id
 
 
 class ServingError(ScaleserveError):

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from scaleserve.errors import ConfigError
+from scaleserve.jobs.settings import JobSettings
 
 ENV_PREFIX = "SCALESERVE_"
 
@@ -68,6 +69,9 @@ class ServeSettings:
     log_level: str = "info"
     redis_url: str | None = None
     """Redis shared by every gateway and worker (``redis://host:port/db``); ``None``: embedded."""
+    data_dir: str = ".scaleserve"
+    """Where the embedded service keeps what must survive a restart (the job database)."""
+    jobs: JobSettings = field(default_factory=JobSettings)
 
     @classmethod
     def from_env(cls, target: str, **overrides: Any) -> ServeSettings:
@@ -84,6 +88,15 @@ class ServeSettings:
             gateway=gateway,
             log_level=_env("LOG_LEVEL", "info", str),
             redis_url=_env("REDIS_URL", None, str),
+            data_dir=_env("DATA_DIR", ".scaleserve", str),
+            jobs=JobSettings(
+                result_ttl_s=_env("JOB_RESULT_TTL_S", JobSettings.result_ttl_s, float),
+                max_attempts=_env("JOB_MAX_ATTEMPTS", JobSettings.max_attempts, int),
+                max_running_per_model=_env(
+                    "JOB_MAX_RUNNING", JobSettings.max_running_per_model, int
+                ),
+                sweep_interval_s=_env("JOB_SWEEP_INTERVAL_S", JobSettings.sweep_interval_s, float),
+            ),
         )
         settings = replace(settings, **rest)
         if settings.workers is not None and settings.workers < 1:

@@ -18,6 +18,8 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 # (status, title, code) per error class; the most specific class listed wins.
 _STATUS: dict[type[errors.ScaleserveError], tuple[int, str, str]] = {
     errors.UnknownModel: (404, "Unknown model", "unknown_model"),
+    errors.JobNotFound: (404, "Job not found", "job_not_found"),
+    errors.JobNotCancellable: (409, "Job not cancellable", "job_not_cancellable"),
     errors.MalformedJSON: (400, "Malformed JSON", "malformed_json"),
     errors.InvalidInput: (422, "Invalid input", "invalid_input"),
     errors.UnsupportedMedia: (415, "Unsupported media type", "unsupported_media_type"),
@@ -93,8 +95,13 @@ def install_handlers(app: FastAPI) -> None:
             errors=[_jsonable(e) for e in exc.errors()],
         )
 
+    async def on_scaleserve_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, errors.ScaleserveError)
+        return problem_response(exc)
+
     app.add_exception_handler(HTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(errors.ScaleserveError, on_scaleserve_error)
 
 
 def _lookup(error: errors.ScaleserveError) -> tuple[int, str, str]:

@@ -11,10 +11,14 @@ import logging
 import os
 import signal
 import sys
+from pathlib import Path
 
 import uvicorn
 
 from scaleserve.api.app import create_app
+from scaleserve.api.jobs import JobsApi
+from scaleserve.jobs.backends.sqlite import SqliteJobStore
+from scaleserve.jobs.runner import JobRunner
 from scaleserve.model.spec import ModelSpec
 from scaleserve.queue.backends.embedded import EmbeddedBroker
 from scaleserve.scale.runtime_dir import RuntimeDir
@@ -23,6 +27,8 @@ from scaleserve.settings import ServeSettings
 from scaleserve.worker.runtime import THREADS_ENV
 
 log = logging.getLogger(__name__)
+
+JOBS_DB_FILE = "jobs.sqlite3"
 
 
 def worker_plans(
@@ -63,7 +69,10 @@ async def serve(settings: ServeSettings, specs: list[ModelSpec], runtime: Runtim
         specs = [spec.with_workers(settings.workers) for spec in specs]
     broker = EmbeddedBroker(runtime.socket_path, specs)
     supervisor = Supervisor(worker_plans(settings, specs, runtime.socket_path))
-    app = create_app(specs, broker, settings.gateway)
+    job_store = SqliteJobStore(Path(settings.data_dir) / JOBS_DB_FILE)
+    job_runner = JobRunner(job_store, broker, [s.name for s in specs], settings.jobs)
+    jobs = JobsApi(job_store, job_runner, specs, settings.jobs)
+    app = create_app(specs, broker, settings.gateway, jobs)
     config = uvicorn.Config(
         app,
         host=settings.gateway.host,
@@ -75,8 +84,10 @@ async def serve(settings: ServeSettings, specs: list[ModelSpec], runtime: Runtim
     )
     server = uvicorn.Server(config)
     await broker.start()
+    await job_store.open()
     try:
         await supervisor.start()
+        await job_runner.start()
         # uvicorn re-raises the signal that stopped it once it has shut down; handlers of
         # our own keep that from killing this process before the workers have drained.
         _absorb_stop_signals()
@@ -84,6 +95,8 @@ async def serve(settings: ServeSettings, specs: list[ModelSpec], runtime: Runtim
         log.info("gateway stopped; draining workers")
         await supervisor.stop(settings.gateway.drain_timeout_s)
     finally:
+        await job_runner.close()
+        await job_store.close()
         await broker.close()
 
 

@@ -1,0 +1,1 @@
+"""Durable async jobs: records, stores, the runner that executes them, webhooks."""

@@ -1,0 +1,1 @@
+"""Job stores: ``sqlite`` (embedded; ``:memory:`` for tests)."""

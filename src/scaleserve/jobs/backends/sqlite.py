@@ -1,0 +1,311 @@
+"""Jobs in a SQLite file: the embedded default. WAL with ``synchronous=FULL``, so a job
+acknowledged to a client survives a crash of the whole process (and of the machine)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import orjson
+
+from scaleserve.jobs.record import Job, JobEvent, JobStatus
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    model TEXT NOT NULL,
+    status TEXT NOT NULL,
+    inputs BLOB NOT NULL,
+    created_at REAL NOT NULL,
+    deadline_at REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    started_at REAL,
+    finished_at REAL,
+    outputs BLOB,
+    error_code TEXT,
+    error TEXT,
+    webhook_url TEXT,
+    expires_at REAL,
+    last_seq INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS jobs_unfinished ON jobs (status, created_at)
+    WHERE status IN ('queued', 'running');
+CREATE INDEX IF NOT EXISTS jobs_expiry ON jobs (expires_at) WHERE expires_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS job_events (
+    job_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (job_id, seq)
+) WITHOUT ROWID;
+"""
+
+_COLUMNS = (
+    "id, tenant, model, status, inputs, created_at, deadline_at, attempts, started_at,"
+    " finished_at, outputs, error_code, error, webhook_url, expires_at"
+)
+
+
+class SqliteJobStore:
+    """See ``scaleserve.jobs.store.JobStore``. ``path=":memory:"`` keeps nothing on disk."""
+
+    def __init__(self, path: str | Path) -> None:
+        self._path = str(path)
+        self._db: aiosqlite.Connection | None = None
+        self._write_lock = asyncio.Lock()  # one connection: transactions must not interleave
+        self._watchers = _Watchers()
+
+    async def open(self) -> None:
+        if self._path != ":memory:":
+            Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = await aiosqlite.connect(self._path, isolation_level=None)
+        await self._db.execute("PRAGMA journal_mode=WAL")
+        await self._db.execute("PRAGMA synchronous=FULL")
+        await self._db.execute("PRAGMA busy_timeout=5000")
+        await self._db.executescript(SCHEMA)
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+
+    async def create(self, job: Job) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                f"INSERT INTO jobs ({_COLUMNS}) VALUES ({', '.join('?' * 15)})", _row(job)
+            )
+            await self._append_event(db, job)
+        self._notify(job.id)
+
+    async def get(self, job_id: str, tenant: str) -> Job | None:
+        db = self._conn()
+        async with db.execute(
+            f"SELECT {_COLUMNS} FROM jobs WHERE id = ? AND tenant = ?", (job_id, tenant)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return _job(row) if row else None
+
+    async def claim(self, job_id: str, now: float) -> Job | None:
+        return await self._transition(
+            "UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = ?"
+            " WHERE id = ? AND status = 'queued' AND deadline_at > ?",
+            (now, job_id, now),
+            job_id,
+        )
+
+    async def expire(self, job_id: str, now: float, expires_at: float) -> Job | None:
+        return await self._transition(
+            "UPDATE jobs SET status = 'expired', finished_at = ?, expires_at = ?, error_code = ?,"
+            " error = ? WHERE id = ? AND status = 'queued' AND deadline_at <= ?",
+            (
+                now,
+                expires_at,
+                "deadline_exceeded",
+                "the deadline passed before the job ran",
+                job_id,
+                now,
+            ),
+            job_id,
+        )
+
+    async def release(self, job_id: str) -> bool:
+        job = await self._transition(
+            "UPDATE jobs SET status = 'queued' WHERE id = ? AND status = 'running'",
+            (job_id,),
+            job_id,
+        )
+        return job is not None
+
+    async def finish(
+        self,
+        job_id: str,
+        status: JobStatus,
+        now: float,
+        *,
+        outputs: bytes | None = None,
+        error_code: str | None = None,
+        error: str | None = None,
+        expires_at: float,
+    ) -> Job | None:
+        return await self._transition(
+            "UPDATE jobs SET status = ?, finished_at = ?, outputs = ?, error_code = ?, error = ?,"
+            " expires_at = ? WHERE id = ? AND status IN ('queued', 'running')",
+            (status.value, now, outputs, error_code, error, expires_at, job_id),
+            job_id,
+        )
+
+    async def cancel(self, job_id: str, tenant: str, now: float, expires_at: float) -> Job | None:
+        return await self._transition(
+            "UPDATE jobs SET status = 'cancelled', finished_at = ?, expires_at = ?"
+            " WHERE id = ? AND tenant = ? AND status = 'queued'",
+            (now, expires_at, job_id, tenant),
+            job_id,
+        )
+
+    async def unfinished(self) -> list[Job]:
+        async with self._conn().execute(
+            f"SELECT {_COLUMNS} FROM jobs WHERE status IN ('queued', 'running') ORDER BY created_at"
+        ) as cursor:
+            return [_job(row) for row in await cursor.fetchall()]
+
+    async def events_after(self, job_id: str, after_seq: int) -> list[JobEvent]:
+        async with self._conn().execute(
+            "SELECT seq, status, data FROM job_events WHERE job_id = ? AND seq > ? ORDER BY seq",
+            (job_id, after_seq),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [JobEvent(job_id, seq, JobStatus(status), data) for seq, status, data in rows]
+
+    async def wait_for_event(self, job_id: str, after_seq: int, timeout_s: float) -> None:
+        with self._watchers.watch(job_id) as changed:
+            if await self.events_after(job_id, after_seq):
+                return
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout_s):
+                    await changed.wait()
+
+    async def delete_expired(self, now: float) -> int:
+        async with self._transaction() as db:
+            await db.execute(
+                "DELETE FROM job_events WHERE job_id IN"
+                " (SELECT id FROM jobs WHERE expires_at IS NOT NULL AND expires_at <= ?)",
+                (now,),
+            )
+            cursor = await db.execute(
+                "DELETE FROM jobs WHERE expires_at IS NOT NULL AND expires_at <= ?", (now,)
+            )
+            return cursor.rowcount
+
+    async def _transition(self, sql: str, params: tuple[Any, ...], job_id: str) -> Job | None:
+        async with self._transaction() as db:
+            cursor = await db.execute(sql, params)
+            if cursor.rowcount == 0:
+                return None
+            async with db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,)) as rows:
+                row = await rows.fetchone()
+            assert row is not None
+            job = _job(row)
+            await self._append_event(db, job)
+        self._notify(job_id)
+        return job
+
+    @staticmethod
+    async def _append_event(db: aiosqlite.Connection, job: Job) -> None:
+        await db.execute("UPDATE jobs SET last_seq = last_seq + 1 WHERE id = ?", (job.id,))
+        await db.execute(
+            "INSERT INTO job_events (job_id, seq, status, data)"
+            " SELECT id, last_seq, ?, ? FROM jobs WHERE id = ?",
+            (job.status.value, orjson.dumps(job.view()), job.id),
+        )
+
+    def _notify(self, job_id: str) -> None:
+        self._watchers.notify(job_id)
+
+    def _conn(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise RuntimeError("the job store is not open")
+        return self._db
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT`` (``ROLLBACK`` on error), one at a time."""
+        db = self._conn()
+        async with self._write_lock:
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                await db.execute("ROLLBACK")
+                raise
+            await db.execute("COMMIT")
+
+
+class _Watchers:
+    """One wake-up event per job that someone is waiting on, dropped with its last waiter."""
+
+    def __init__(self) -> None:
+        self._events: dict[str, tuple[asyncio.Event, int]] = {}
+
+    @contextlib.contextmanager
+    def watch(self, job_id: str) -> Iterator[asyncio.Event]:
+        event, count = self._events.get(job_id, (asyncio.Event(), 0))
+        self._events[job_id] = (event, count + 1)
+        try:
+            yield event
+        finally:
+            event, count = self._events[job_id]
+            if count == 1:
+                del self._events[job_id]
+            else:
+                self._events[job_id] = (event, count - 1)
+
+    def notify(self, job_id: str) -> None:
+        entry = self._events.pop(job_id, None)
+        if entry is None:
+            return
+        entry[0].set()
+        # waiters still registered get a fresh event for the next change
+        self._events[job_id] = (asyncio.Event(), entry[1])
+
+
+def _row(job: Job) -> tuple[Any, ...]:
+    return (
+        job.id,
+        job.tenant,
+        job.model,
+        job.status.value,
+        job.inputs,
+        job.created_at,
+        job.deadline_at,
+        job.attempts,
+        job.started_at,
+        job.finished_at,
+        job.outputs,
+        job.error_code,
+        job.error,
+        job.webhook_url,
+        job.expires_at,
+    )
+
+
+def _job(row: sqlite3.Row | tuple[Any, ...]) -> Job:
+    (
+        job_id,
+        tenant,
+        model,
+        status,
+        inputs,
+        created_at,
+        deadline_at,
+        attempts,
+        started_at,
+        finished_at,
+        outputs,
+        error_code,
+        error,
+        webhook_url,
+        expires_at,
+    ) = row
+    return Job(
+        id=job_id,
+        tenant=tenant,
+        model=model,
+        status=JobStatus(status),
+        inputs=inputs,
+        created_at=created_at,
+        deadline_at=deadline_at,
+        attempts=attempts,
+        started_at=started_at,
+        finished_at=finished_at,
+        outputs=outputs,
+        error_code=error_code,
+        error=error,
+        webhook_url=webhook_url,
+        expires_at=expires_at,
+    )

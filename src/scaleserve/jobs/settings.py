@@ -1,0 +1,18 @@
+"""Settings of the jobs part."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    result_ttl_s: float = 24 * 3600.0
+    """How long an ended job and its result are kept before they are removed."""
+    default_deadline_s: float = 3600.0
+    max_deadline_s: float = 7 * 24 * 3600.0
+    max_attempts: int = 3
+    """Runs of one job whose worker died before the job is failed as poison."""
+    max_running_per_model: int = 64
+    """Jobs of one model handed to its queue at once; the rest wait in the store."""
+    sweep_interval_s: float = 60.0

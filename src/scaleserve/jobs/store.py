@@ -1,0 +1,72 @@
+"""The seam between the jobs part and where jobs are kept.
+
+Every change of state goes through one conditional step, so concurrent or late writers
+cannot move a job backwards: ``claim`` only takes a queued job, ``finish`` only ends a
+running one (first writer wins), ``cancel`` only a queued one. Each change appends a
+``JobEvent`` in the same transaction.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from scaleserve.jobs.record import Job, JobEvent, JobStatus
+
+
+class JobStore(Protocol):
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def create(self, job: Job) -> None:
+        """Record a new queued job; durable when this returns."""
+        ...
+
+    async def get(self, job_id: str, tenant: str) -> Job | None:
+        """The job if it exists and belongs to ``tenant``."""
+        ...
+
+    async def claim(self, job_id: str, now: float) -> Job | None:
+        """queued → running (attempts + 1); ``None`` if the job is not queued or its deadline
+        has passed."""
+        ...
+
+    async def expire(self, job_id: str, now: float, expires_at: float) -> Job | None:
+        """queued → expired when its deadline has passed; ``None`` otherwise."""
+        ...
+
+    async def release(self, job_id: str) -> bool:
+        """running → queued, to run again (its worker died)."""
+        ...
+
+    async def finish(
+        self,
+        job_id: str,
+        status: JobStatus,
+        now: float,
+        *,
+        outputs: bytes | None = None,
+        error_code: str | None = None,
+        error: str | None = None,
+        expires_at: float,
+    ) -> Job | None:
+        """End a running or queued job; ``None`` if it had already ended (the late writer loses)."""
+        ...
+
+    async def cancel(self, job_id: str, tenant: str, now: float, expires_at: float) -> Job | None:
+        """queued → cancelled; ``None`` if the job is not queued."""
+        ...
+
+    async def unfinished(self) -> list[Job]:
+        """Jobs queued or running, oldest first: what a restart must run."""
+        ...
+
+    async def events_after(self, job_id: str, after_seq: int) -> list[JobEvent]: ...
+
+    async def wait_for_event(self, job_id: str, after_seq: int, timeout_s: float) -> None:
+        """Return when the job has an event after ``after_seq``, or after ``timeout_s``."""
+        ...
+
+    async def delete_expired(self, now: float) -> int:
+        """Remove ended jobs whose retention has passed; returns how many."""
+        ...

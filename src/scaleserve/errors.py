@@ -18,6 +18,7 @@ Domain code raises these; only ``scaleserve.api`` turns them into HTTP responses
     └── ServingError           accepted work could not be answered
         ├── Overloaded         the model's queue is full (retry later)
         ├── NoHealthyWorker    the model has no worker able to serve
+        ├── QueueUnavailable   the queue's store (Redis) cannot be reached
         ├── WorkerLost         the worker running the request died
         ├── DeadlineExceeded   the request's deadline passed
         └── ModelFailed        the model raised while predicting
@@ -118,6 +119,12 @@ class Overloaded(ServingError):
 class NoHealthyWorker(ServingError):
     def __init__(self, model: str, retry_after_s: float = 5.0) -> None:
         super().__init__(f"model {model!r} has no healthy worker")
+        self.retry_after_s = retry_after_s
+
+
+class QueueUnavailable(ServingError):
+    def __init__(self, message: str, retry_after_s: float = 2.0) -> None:
+        super().__init__(message)
         self.retry_after_s = retry_after_s
 
 

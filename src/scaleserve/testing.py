@@ -96,9 +96,17 @@ def running_service(
     env: dict[str, str] | None = None,
     ready_timeout_s: float = 120.0,
 ) -> Iterator[Service]:
-    """Start ``scaleserve serve target`` on a free loopback port; stop it on exit."""
+    """Start ``scaleserve serve target`` on a free loopback port; stop it on exit.
+
+    Unless ``args`` name a ``--data-dir``, the service keeps its jobs in a fresh temporary
+    directory, so tests never see each other's jobs.
+    """
     port = free_port()
     argv = [sys.executable, "-m", "scaleserve", "serve", str(target), "--port", str(port), *args]
+    scratch = None
+    if "--data-dir" not in args:
+        scratch = tempfile.TemporaryDirectory(prefix="scaleserve-data-")
+        argv += ["--data-dir", scratch.name]
     if workers is not None:
         argv += ["--workers", str(workers)]
     log_file = tempfile.NamedTemporaryFile(prefix="scaleserve-test-", suffix=".log")  # noqa: SIM115
@@ -116,6 +124,8 @@ def running_service(
         with contextlib.suppress(subprocess.TimeoutExpired):
             service.stop()
         log_file.close()
+        if scratch is not None:
+            scratch.cleanup()
 
 
 def _flag(argv: list[str], name: str) -> str | None:

@@ -16,9 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from scaleserve.api.schemas import Problem
 from scaleserve.errors import InvalidInput, JobNotCancellable, JobNotFound, UnknownModel
 from scaleserve.jobs.record import Job, JobEvent, JobStatus, is_job_id, new_job_id
-from scaleserve.jobs.runner import JobRunner, encode_inputs
+from scaleserve.jobs.runner import encode_inputs
 from scaleserve.jobs.settings import JobSettings
-from scaleserve.jobs.store import JobStore
+from scaleserve.jobs.store import JobStore, SubmitJob
 from scaleserve.model.spec import MODEL_NAME_PATTERN, ModelSpec
 
 DEFAULT_TENANT = "default"  # tenancy arrives with API keys; every job already carries one
@@ -78,10 +78,10 @@ class JobView(BaseModel):
 
 @dataclass
 class JobsApi:
-    """What the job routes need: where jobs are kept, who runs them, and the models."""
+    """What the job routes need: where jobs are read, how they are submitted, the models."""
 
     store: JobStore
-    runner: JobRunner
+    submit: SubmitJob
     specs: Sequence[ModelSpec]
     settings: JobSettings
     check_webhook_url: UrlCheck | None = None
@@ -112,8 +112,7 @@ def build_router(jobs: JobsApi) -> APIRouter:
             deadline_at=now + deadline_s,
             webhook_url=body.webhook.url if body.webhook else None,
         )
-        await jobs.store.create(job)
-        jobs.runner.schedule(job)
+        await jobs.submit(job)
         links = JobLinks(self=f"/v1/jobs/{job.id}", events=f"/v1/jobs/{job.id}/events")
         accepted = JobAccepted(
             id=job.id, status=job.status, model=job.model, created_at=now, links=links

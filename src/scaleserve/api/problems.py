@@ -28,6 +28,7 @@ _STATUS: dict[type[errors.ScaleserveError], tuple[int, str, str]] = {
     errors.RequestError: (400, "Bad request", "bad_request"),
     errors.Overloaded: (503, "Overloaded", "overloaded"),
     errors.NoHealthyWorker: (503, "No healthy worker", "no_healthy_worker"),
+    errors.QueueUnavailable: (503, "Queue unavailable", "queue_unavailable"),
     errors.WorkerLost: (503, "Worker lost", "worker_lost"),
     errors.DeadlineExceeded: (504, "Deadline exceeded", "deadline_exceeded"),
     errors.ModelFailed: (500, "Model failed", "model_error"),

@@ -29,7 +29,7 @@ from scaleserve.errors import (
 )
 from scaleserve.jobs.record import Job, JobStatus
 from scaleserve.jobs.settings import JobSettings
-from scaleserve.jobs.store import JobStore
+from scaleserve.jobs.store import RunnableJobStore
 from scaleserve.queue.broker import Broker
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ class JobRunner:
 
     def __init__(
         self,
-        store: JobStore,
+        store: RunnableJobStore,
         broker: Broker,
         models: list[str],
         settings: JobSettings,
@@ -62,13 +62,14 @@ class JobRunner:
 
     async def start(self) -> None:
         """Take up the jobs a previous run left queued or running, then start draining."""
-        recovered = await self._store.unfinished()
+        recovered = [job for job in await self._store.unfinished() if job.model in self._queues]
         for job in recovered:
             if job.status is JobStatus.RUNNING:
                 await self._store.release(job.id)
             self.schedule(job)
         if recovered:
             log.info("taking up %d unfinished jobs", len(recovered))
+        # jobs of models this service does not serve (now) stay queued for one that does
         self._tasks = [asyncio.create_task(self._drain(m)) for m in self._queues]
         self._tasks.append(asyncio.create_task(self._sweep()))
 
@@ -76,6 +77,11 @@ class JobRunner:
         for task in [*self._tasks, *self._running]:
             task.cancel()
         await asyncio.gather(*self._tasks, *self._running, return_exceptions=True)
+
+    async def submit(self, job: Job) -> None:
+        """Record ``job`` (durably) and queue it to run."""
+        await self._store.create(job)
+        self.schedule(job)
 
     def schedule(self, job: Job) -> None:
         self._queues[job.model].put_nowait(job.id)

@@ -1,16 +1,21 @@
-"""The seam between the jobs part and where jobs are kept.
+"""The seams between the jobs part and where jobs are kept.
 
-Every change of state goes through one conditional step, so concurrent or late writers
-cannot move a job backwards: ``claim`` only takes a queued job, ``finish`` only ends a
-running one (first writer wins), ``cancel`` only a queued one. Each change appends a
-``JobEvent`` in the same transaction.
+``JobStore`` is what the API reads (any backend). ``RunnableJobStore`` adds what the
+embedded ``JobRunner`` drives; with Redis, workers drive jobs through Lua scripts instead.
+Every change of state is one conditional step, so concurrent or late writers cannot move a
+job backwards: ``claim`` only takes a queued job, ``finish`` only ends an unended one (first
+writer wins), ``cancel`` only a queued one. Each change appends a ``JobEvent`` with it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from scaleserve.jobs.record import Job, JobEvent, JobStatus
+
+SubmitJob = Callable[[Job], Awaitable[None]]
+"""Record a queued job and hand it to whatever runs it; durable when it returns."""
 
 
 class JobStore(Protocol):
@@ -18,12 +23,24 @@ class JobStore(Protocol):
 
     async def close(self) -> None: ...
 
-    async def create(self, job: Job) -> None:
-        """Record a new queued job; durable when this returns."""
-        ...
-
     async def get(self, job_id: str, tenant: str) -> Job | None:
         """The job if it exists and belongs to ``tenant``."""
+        ...
+
+    async def cancel(self, job_id: str, tenant: str, now: float, expires_at: float) -> Job | None:
+        """queued → cancelled; ``None`` if the job is not queued."""
+        ...
+
+    async def events_after(self, job_id: str, after_seq: int) -> list[JobEvent]: ...
+
+    async def wait_for_event(self, job_id: str, after_seq: int, timeout_s: float) -> None:
+        """Return when the job has an event after ``after_seq``, or after ``timeout_s``."""
+        ...
+
+
+class RunnableJobStore(JobStore, Protocol):
+    async def create(self, job: Job) -> None:
+        """Record a new queued job; durable when this returns."""
         ...
 
     async def claim(self, job_id: str, now: float) -> Job | None:
@@ -53,18 +70,8 @@ class JobStore(Protocol):
         """End a running or queued job; ``None`` if it had already ended (the late writer loses)."""
         ...
 
-    async def cancel(self, job_id: str, tenant: str, now: float, expires_at: float) -> Job | None:
-        """queued → cancelled; ``None`` if the job is not queued."""
-        ...
-
     async def unfinished(self) -> list[Job]:
         """Jobs queued or running, oldest first: what a restart must run."""
-        ...
-
-    async def events_after(self, job_id: str, after_seq: int) -> list[JobEvent]: ...
-
-    async def wait_for_event(self, job_id: str, after_seq: int, timeout_s: float) -> None:
-        """Return when the job has an event after ``after_seq``, or after ``timeout_s``."""
         ...
 
     async def delete_expired(self, now: float) -> int:

@@ -71,7 +71,7 @@ async def serve(settings: ServeSettings, specs: list[ModelSpec], runtime: Runtim
     supervisor = Supervisor(worker_plans(settings, specs, runtime.socket_path))
     job_store = SqliteJobStore(Path(settings.data_dir) / JOBS_DB_FILE)
     job_runner = JobRunner(job_store, broker, [s.name for s in specs], settings.jobs)
-    jobs = JobsApi(job_store, job_runner, specs, settings.jobs)
+    jobs = JobsApi(job_store, job_runner.submit, specs, settings.jobs)
     app = create_app(specs, broker, settings.gateway, jobs)
     config = uvicorn.Config(
         app,

@@ -1,10 +1,16 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from redis.asyncio import Redis
+
+from scaleserve.queue.backends.redis_connection import connect
+from scaleserve.redis_keys import RedisKeys
 
 from scaleserve.testing import Service, running_service
 
@@ -22,3 +28,45 @@ def service() -> Iterator[Service]:
 async def client(service: Service) -> httpx.AsyncClient:
     async with httpx.AsyncClient(base_url=service.base_url, timeout=30) as http:
         yield http
+
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def _redis_reachable() -> bool:
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The real Redis on loopback; tests skip without it, except in CI where they must run."""
+    if not _redis_reachable():
+        if os.environ.get("CI") == "true":
+            pytest.fail("Redis is not running on 127.0.0.1:6379 (CI must run the Redis tests)")
+        pytest.skip(
+            "Redis is not running on 127.0.0.1:6379: start it with `redis-server --daemonize yes`"
+        )
+    return REDIS_URL
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = connect(redis_url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def redis_keys(redis: Redis) -> AsyncIterator[RedisKeys]:
+    """Key names of a fresh, isolated deployment; its keys are deleted afterwards."""
+    keys = RedisKeys(f"sstest-{uuid.uuid4().hex[:12]}")
+    yield keys
+    stale = [key async for key in redis.scan_iter(match=f"{keys.prefix}:*")]
+    if stale:
+        await redis.delete(*stale)

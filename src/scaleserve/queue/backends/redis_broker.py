@@ -1,0 +1,149 @@
+"""Gateway side of the Redis queue: items go onto each model's stream, results come back on
+this gateway's own reply stream.
+
+Any number of gateways share the streams, so workers form batches across all of them.
+Admission (the model's bound) and queueing are one Lua step. When Redis cannot be reached,
+``submit`` fails at once with ``QueueUnavailable`` (503) and works again by itself once
+Redis is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import Iterable
+from typing import cast
+
+from redis.asyncio import Redis
+
+from scaleserve.errors import Overloaded, UnknownModel
+from scaleserve.model.spec import ModelSpec
+from scaleserve.queue.backends import redis_wire
+from scaleserve.queue.backends.redis_connection import REDIS_ERRORS, unavailable
+from scaleserve.queue.backends.redis_scripts import Scripts
+from scaleserve.queue.pending import PendingTable
+from scaleserve.redis_keys import RedisKeys
+
+log = logging.getLogger(__name__)
+
+REPLY_BLOCK_MS = 1000
+REPLY_STREAM_MAXLEN = 100_000
+STATS_INTERVAL_S = 1.0
+WORKER_FRESH_S = 30.0
+
+
+class RedisBroker:
+    """See ``scaleserve.queue.broker.Broker``."""
+
+    def __init__(
+        self, redis: Redis, specs: Iterable[ModelSpec], keys: RedisKeys | None = None
+    ) -> None:
+        self._redis = redis
+        self._keys = keys or RedisKeys()
+        self._specs = {spec.name: spec for spec in specs}
+        self._scripts = Scripts.register(redis)
+        self._pending = PendingTable()
+        self.gateway_id = secrets.token_hex(8)
+        self._reply_key = self._keys.replies(self.gateway_id)
+        self._stats: dict[str, dict[str, int]] = {m: {} for m in self._specs}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        for model in self._specs:
+            await redis_wire.ensure_group(self._redis, self._keys.stream(model))
+        self._tasks = [
+            asyncio.create_task(self._listen_for_replies()),
+            asyncio.create_task(self._refresh_stats()),
+        ]
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        with contextlib.suppress(*REDIS_ERRORS):
+            await self._redis.delete(self._reply_key)
+
+    async def submit(self, model: str, payloads: list[bytes], timeout_s: float) -> list[bytes]:
+        spec = self._spec(model)
+        request = self._pending.open(model, len(payloads))
+        now = time.time()
+        deadline = now + timeout_s
+        fields = [
+            redis_wire.sync_item_fields(p, deadline, now, self._reply_key, item_id)
+            for p, item_id in zip(payloads, request.item_ids, strict=True)
+        ]
+        try:
+            ids = await self._scripts.enqueue(
+                keys=[self._keys.stream(model), self._keys.depth(model)],
+                args=[
+                    spec.max_queue_items,
+                    len(fields),
+                    len(fields[0]),
+                    *redis_wire.flatten(fields),
+                ],
+            )
+        except REDIS_ERRORS as exc:
+            self._pending.forget(request)
+            raise unavailable(exc) from exc
+        if ids == -1:
+            self._pending.forget(request)
+            raise Overloaded(model, spec.max_queue_items)
+        return await request.wait(timeout_s)
+
+    def depth(self, model: str) -> int:
+        return self._stat(model, "depth")
+
+    def queued(self, model: str) -> int:
+        return self._stat(model, "queued")
+
+    def ready_workers(self, model: str) -> int:
+        return self._stat(model, "workers")
+
+    def _spec(self, model: str) -> ModelSpec:
+        try:
+            return self._specs[model]
+        except KeyError:
+            raise UnknownModel(model) from None
+
+    def _stat(self, model: str, name: str) -> int:
+        self._spec(model)
+        return self._stats[model].get(name, 0)
+
+    async def _listen_for_replies(self) -> None:
+        last_id = "$"
+        while True:
+            try:
+                answer = cast(
+                    redis_wire.StreamRead,
+                    await self._redis.xread({self._reply_key: last_id}, block=REPLY_BLOCK_MS),
+                )
+            except asyncio.CancelledError:
+                raise
+            except REDIS_ERRORS as exc:
+                log.warning("reading replies failed (%s); retrying", exc)
+                await asyncio.sleep(0.5)
+                continue
+            for _, entries in answer:
+                for entry_id, fields in entries:
+                    last_id = entry_id.decode()
+                    self._pending.resolve(redis_wire.parse_reply(fields))
+
+    async def _refresh_stats(self) -> None:
+        """Queue depth and live workers for ``/metrics`` and ``/readyz``, read once a second."""
+        while True:
+            with contextlib.suppress(*REDIS_ERRORS):
+                for model in self._specs:
+                    self._stats[model] = await self._read_stats(model)
+            await asyncio.sleep(STATS_INTERVAL_S)
+
+    async def _read_stats(self, model: str) -> dict[str, int]:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.get(self._keys.depth(model))
+            pipe.xinfo_groups(self._keys.stream(model))
+            pipe.zcount(self._keys.workers(model), time.time() - WORKER_FRESH_S, "+inf")
+            depth, groups, workers = await pipe.execute()
+        lag = next((g.get("lag") for g in groups if g["name"] == redis_wire.GROUP), 0)
+        return {"depth": int(depth or 0), "queued": int(lag or 0), "workers": int(workers)}

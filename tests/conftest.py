@@ -11,7 +11,6 @@ from redis.asyncio import Redis
 
 from scaleserve.queue.backends.redis_connection import connect
 from scaleserve.redis_keys import RedisKeys
-
 from scaleserve.testing import Service, running_service
 
 FIXTURE_APP = Path(__file__).parent / "fixtures" / "app.py"

@@ -72,6 +72,14 @@ async def worker(
             await task
 
 
+async def depth_reaches(redis: Redis, keys: RedisKeys, count: int) -> None:
+    for _ in range(1000):
+        if int(await redis.get(keys.depth("tens")) or 0) >= count:
+            return
+        await asyncio.sleep(0.01)
+    raise TimeoutError(f"the queue never held {count} items")
+
+
 def payloads(*values: int) -> list[bytes]:
     return [orjson.dumps(v) for v in values]
 
@@ -113,8 +121,7 @@ async def test_batches_form_across_two_gateways(redis: Redis, redis_keys: RedisK
         calls = [first.submit("tens", payloads(n), 10) for n in range(4)]
         calls += [second.submit("tens", payloads(n), 10) for n in range(4, 8)]
         pending = [asyncio.create_task(c) for c in calls]
-        while int(await redis.get(redis_keys.depth("tens")) or 0) < 8:
-            await asyncio.sleep(0.01)
+        await depth_reaches(redis, redis_keys, 8)
         async with worker(redis, redis_keys, model):  # starts after all 8 are queued
             results = await asyncio.gather(*pending)
     assert [orjson.loads(r[0]) for r in results] == [n * 10 for n in range(8)]
@@ -129,8 +136,7 @@ async def test_model_error_reaches_the_caller(redis: Redis, redis_keys: RedisKey
 async def test_bound_refuses_before_queueing(redis: Redis, redis_keys: RedisKeys) -> None:
     async with gateway(redis, redis_keys) as broker:
         waiting = asyncio.create_task(broker.submit("tens", payloads(*range(45)), timeout_s=10))
-        while int(await redis.get(redis_keys.depth("tens")) or 0) < 45:
-            await asyncio.sleep(0.01)
+        await depth_reaches(redis, redis_keys, 45)
         with pytest.raises(Overloaded):
             await broker.submit("tens", payloads(*range(10)), timeout_s=10)
         assert await redis.xlen(redis_keys.stream("tens")) == 45

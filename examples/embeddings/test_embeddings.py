@@ -25,8 +25,16 @@ def cosine(a: list[float], b: list[float]) -> float:
     return sum(x * y for x, y in zip(a, b, strict=True))
 
 
-def embed(service: Service, texts: list[str]) -> list[list[float]]:
-    response = httpx.post(service.base_url + URL, json={"inputs": texts}, timeout=60)
+# Computed by the model, never answered from nor added to the result cache.
+UNCACHED = {"cache-control": "no-cache, no-store"}
+
+
+def embed(
+    service: Service, texts: list[str], headers: dict[str, str] | None = None
+) -> list[list[float]]:
+    response = httpx.post(
+        service.base_url + URL, json={"inputs": texts}, headers=headers, timeout=60
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["model"] == "embeddings"
@@ -57,26 +65,45 @@ def test_meaning_is_captured(embeddings: Service) -> None:
 def test_a_sentence_embeds_the_same_alone_or_in_a_batch(embeddings: Service) -> None:
     alone = embed(embeddings, ["Batching must not change the answer."])[0]
     batched = embed(
-        embeddings, ["Something else entirely.", "Batching must not change the answer.", "x"]
+        embeddings,
+        ["Something else entirely.", "Batching must not change the answer.", "x"],
+        headers=UNCACHED,
     )[1]
     assert cosine(alone, batched) > 0.999
 
 
+def batch_totals(metrics: str) -> tuple[float, float]:
+    """Items and predict calls so far (``scaleserve_batch_size`` sum and count)."""
+    values = {
+        name: float(line.split()[-1])
+        for line in metrics.splitlines()
+        for name in ("scaleserve_batch_size_sum", "scaleserve_batch_size_count")
+        if line.startswith(name)
+    }
+    return values["scaleserve_batch_size_sum"], values["scaleserve_batch_size_count"]
+
+
 async def test_concurrent_requests_are_batched_and_answered_in_order(embeddings: Service) -> None:
     texts = [f"Sentence number {n} about a different topic each time." for n in range(24)]
-    expected = embed(embeddings, texts)
+    expected = embed(embeddings, texts, headers=UNCACHED)
     async with httpx.AsyncClient(base_url=embeddings.base_url, timeout=60) as client:
+        items_before, calls_before = batch_totals((await client.get("/metrics")).text)
         responses = await asyncio.gather(*(client.post(URL, json={"inputs": [t]}) for t in texts))
-        metrics = (await client.get("/metrics")).text
+        items_after, calls_after = batch_totals((await client.get("/metrics")).text)
+    assert [r.headers["x-cache"] for r in responses] == ["miss"] * len(texts)
     for response, want in zip(responses, expected, strict=True):
         assert cosine(response.json()["outputs"][0], want) > 0.999
-    batch_sum = next(
-        line for line in metrics.splitlines() if line.startswith("scaleserve_batch_size_sum")
-    )
-    batch_count = next(
-        line for line in metrics.splitlines() if line.startswith("scaleserve_batch_size_count")
-    )
-    assert float(batch_sum.split()[-1]) / float(batch_count.split()[-1]) > 1
+    assert items_after - items_before == len(texts)
+    assert calls_after - calls_before < len(texts), "24 concurrent requests never shared a batch"
+
+
+def test_a_text_embedded_before_is_answered_by_the_cache(embeddings: Service) -> None:
+    texts = ["The cache remembers this sentence.", "And this one."]
+    first = httpx.post(embeddings.base_url + URL, json={"inputs": texts}, timeout=60)
+    again = httpx.post(embeddings.base_url + URL, json={"inputs": texts[::-1]}, timeout=60)
+    assert first.headers["x-cache"] == "miss"
+    assert again.headers["x-cache"] == "hit-memory"
+    assert again.json()["outputs"] == first.json()["outputs"][::-1]
 
 
 def test_empty_text_is_rejected_with_422(embeddings: Service) -> None:

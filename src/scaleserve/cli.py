@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -14,33 +14,83 @@ def _root() -> None:
     """Serve AI models at scale."""
 
 
+Target = Annotated[
+    str,
+    typer.Argument(
+        help="Directory with app.py, a .py file, or a module; ':Class' picks one model."
+    ),
+]
+Workers = Annotated[
+    int | None, typer.Option(min=1, help="Worker processes per model (default: each model's own).")
+]
+Host = Annotated[str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")]
+Port = Annotated[int | None, typer.Option(help="Port to listen on (default 8000).")]
+LogLevel = Annotated[str | None, typer.Option(help="debug, info, warning or error.")]
+DataDir = Annotated[
+    str | None, typer.Option(help="Where the embedded service keeps jobs (default ./.scaleserve).")
+]
+RedisUrl = Annotated[
+    str | None,
+    typer.Option(help="Redis shared by all gateways and workers (redis://host:port/db)."),
+]
+Durable = Annotated[
+    bool | None,
+    typer.Option("--durable/--no-durable", help="Refuse a Redis that may lose accepted jobs."),
+]
+
+
 @app.command()
 def serve(
-    target: Annotated[
-        str,
-        typer.Argument(
-            help="Directory with app.py, a .py file, or a module; ':Class' picks one model."
-        ),
-    ],
-    workers: Annotated[
-        int | None,
-        typer.Option(min=1, help="Worker processes per model (default: each model's own)."),
-    ] = None,
-    host: Annotated[
-        str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")
-    ] = None,
-    port: Annotated[int | None, typer.Option(help="Port to listen on (default 8000).")] = None,
-    log_level: Annotated[str | None, typer.Option(help="debug, info, warning or error.")] = None,
-    data_dir: Annotated[
-        str | None,
-        typer.Option(help="Where jobs are kept across restarts (default ./.scaleserve)."),
-    ] = None,
-    redis: Annotated[
-        str | None,
-        typer.Option(help="Redis URL shared by all gateways and workers (redis://host:port/db)."),
-    ] = None,
+    target: Target,
+    workers: Workers = None,
+    host: Host = None,
+    port: Port = None,
+    log_level: LogLevel = None,
+    data_dir: DataDir = None,
+    redis: RedisUrl = None,
+    durable: Durable = None,
 ) -> None:
     """Start the gateway and the worker processes of every model in TARGET."""
+    _start(
+        "serve",
+        target,
+        workers=workers,
+        host=host,
+        port=port,
+        log_level=log_level,
+        data_dir=data_dir,
+        redis_url=redis,
+        durable=durable,
+    )
+
+
+@app.command()
+def api(
+    target: Target,
+    redis: RedisUrl = None,
+    host: Host = None,
+    port: Port = None,
+    log_level: LogLevel = None,
+    durable: Durable = None,
+) -> None:
+    """Start only a gateway for the models in TARGET, on Redis (run any number of them)."""
+    _start(
+        "api", target, host=host, port=port, log_level=log_level, redis_url=redis, durable=durable
+    )
+
+
+@app.command()
+def worker(
+    target: Target,
+    redis: RedisUrl = None,
+    workers: Workers = None,
+    log_level: LogLevel = None,
+) -> None:
+    """Start only worker processes for the models in TARGET, on Redis (on any machine)."""
+    _start("worker", target, workers=workers, log_level=log_level, redis_url=redis)
+
+
+def _start(mode: str, target: str, **options: Any) -> None:
     # The metrics directory must be exported before anything imports prometheus_client.
     from scaleserve.scale.runtime_dir import RuntimeDir
 
@@ -52,20 +102,28 @@ def serve(
     from scaleserve.settings import ServeSettings
 
     try:
-        settings = ServeSettings.from_env(
-            target,
-            workers=workers,
-            host=host,
-            port=port,
-            log_level=log_level,
-        )
+        settings = ServeSettings.from_env(target, **options)
         configure_logging(settings.log_level)
+        _require_redis_unless_serving(mode, settings.redis_url)
         specs = load_specs(settings.target)
+        main = (
+            service.work(settings, specs)
+            if mode == "worker"
+            else service.serve(settings, specs, runtime, workers=mode == "serve")
+        )
+        code = service.run(main, runtime)
     except ConfigError as exc:
         runtime.remove()
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    raise typer.Exit(service.run(settings, specs, runtime))
+    raise typer.Exit(code)
+
+
+def _require_redis_unless_serving(mode: str, redis_url: str | None) -> None:
+    from scaleserve.errors import ConfigError
+
+    if mode != "serve" and redis_url is None:
+        raise ConfigError(f"'scaleserve {mode}' needs Redis: pass --redis redis://host:port/0")
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ Domain code raises these; only ``scaleserve.api`` turns them into HTTP responses
     ├── ConfigError            a model class or a target is declared wrongly
     ├── RequestError           the client sent something scaleserve will not run
     │   ├── UnknownModel       no model of that name is served
+    │   │   └── UnknownVersion  the model serves another version
     │   ├── JobNotFound        no such job (or not the caller's)
     │   ├── JobNotCancellable  the job has started or ended
     │   ├── InvalidInput       the body does not match the model's declared types
@@ -56,6 +57,14 @@ class JobNotFound(RequestError):
 class JobNotCancellable(RequestError):
     def __init__(self, job_id: str, status: str) -> None:
         super().__init__(f"job {job_id} is {status}; only a queued job can be cancelled")
+
+
+class UnknownVersion(UnknownModel):
+    def __init__(self, name: str, version: str, served: str) -> None:
+        message = f"model {name!r} has no version {version!r}; it serves {served!r}"
+        RequestError.__init__(self, message)
+        self.name = name
+        self.version = version
 
 
 class InvalidInput(RequestError):

@@ -35,8 +35,12 @@ class RedisKeys:
         return f"{self.prefix}:workers:{model}"
 
     def replies(self, gateway_id: str) -> str:
-        """Results of synchronous requests, for the gateway that is waiting on them."""
+        """Results (and streamed chunks) of sync requests, for the gateway waiting on them."""
         return f"{self.prefix}:replies:{gateway_id}"
+
+    def stream_cancelled(self, reply_to: str, item_id: int) -> str:
+        """Set (briefly) when the client of a streamed item left: its worker stops generating."""
+        return f"{reply_to}:cancelled:{item_id}"
 
     # -- jobs --------------------------------------------------------------------------------
     def job(self, job_id: str) -> str:

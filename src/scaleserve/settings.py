@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from scaleserve.cache.settings import CacheSettings
 from scaleserve.errors import ConfigError
 from scaleserve.jobs.settings import JobSettings
 
@@ -69,9 +70,14 @@ class ServeSettings:
     log_level: str = "info"
     redis_url: str | None = None
     """Redis shared by every gateway and worker (``redis://host:port/db``); ``None``: embedded."""
+    redis_prefix: str = "scaleserve"
+    """Prefix of every Redis key, so deployments can share one Redis."""
+    durable: bool = False
+    """Refuse to start on a Redis that may lose accepted jobs (eviction, no persistence)."""
     data_dir: str = ".scaleserve"
     """Where the embedded service keeps what must survive a restart (the job database)."""
     jobs: JobSettings = field(default_factory=JobSettings)
+    cache: CacheSettings = field(default_factory=CacheSettings)
 
     @classmethod
     def from_env(cls, target: str, **overrides: Any) -> ServeSettings:
@@ -88,6 +94,8 @@ class ServeSettings:
             gateway=gateway,
             log_level=_env("LOG_LEVEL", "info", str),
             redis_url=_env("REDIS_URL", None, str),
+            redis_prefix=_env("REDIS_PREFIX", "scaleserve", str),
+            durable=_env("DURABLE", False, _bool),
             data_dir=_env("DATA_DIR", ".scaleserve", str),
             jobs=JobSettings(
                 result_ttl_s=_env("JOB_RESULT_TTL_S", JobSettings.result_ttl_s, float),
@@ -96,6 +104,10 @@ class ServeSettings:
                     "JOB_MAX_RUNNING", JobSettings.max_running_per_model, int
                 ),
                 sweep_interval_s=_env("JOB_SWEEP_INTERVAL_S", JobSettings.sweep_interval_s, float),
+            ),
+            cache=CacheSettings(
+                memory_tier=_env("CACHE_MEMORY_TIER", CacheSettings.memory_tier, _bool),
+                redis_timeout_s=_env("CACHE_REDIS_TIMEOUT_S", CacheSettings.redis_timeout_s, float),
             ),
         )
         settings = replace(settings, **rest)

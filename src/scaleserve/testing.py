@@ -95,20 +95,49 @@ def running_service(
     args: Sequence[str] = (),
     env: dict[str, str] | None = None,
     ready_timeout_s: float = 120.0,
+    command: str = "serve",
 ) -> Iterator[Service]:
-    """Start ``scaleserve serve target`` on a free loopback port; stop it on exit.
+    """Start ``scaleserve serve target`` (or ``api``) on a free loopback port; stop it on exit.
 
     Unless ``args`` name a ``--data-dir``, the service keeps its jobs in a fresh temporary
     directory, so tests never see each other's jobs.
     """
     port = free_port()
-    argv = [sys.executable, "-m", "scaleserve", "serve", str(target), "--port", str(port), *args]
+    argv = [sys.executable, "-m", "scaleserve", command, str(target), "--port", str(port), *args]
     scratch = None
-    if "--data-dir" not in args:
+    if command == "serve" and "--data-dir" not in args:
         scratch = tempfile.TemporaryDirectory(prefix="scaleserve-data-")
         argv += ["--data-dir", scratch.name]
     if workers is not None:
         argv += ["--workers", str(workers)]
+    try:
+        with _process(argv, env, f"http://127.0.0.1:{port}") as service:
+            service.wait_ready(ready_timeout_s)
+            yield service
+    finally:
+        if scratch is not None:
+            scratch.cleanup()
+
+
+@contextlib.contextmanager
+def running_workers(
+    target: str | os.PathLike[str],
+    *,
+    args: Sequence[str] = (),
+    env: dict[str, str] | None = None,
+) -> Iterator[Service]:
+    """Start ``scaleserve worker target`` (workers only, on Redis); stop it on exit.
+
+    The ``Service`` it yields has no URL; its ``worker_pids`` are the live workers.
+    """
+    argv = [sys.executable, "-m", "scaleserve", "worker", str(target), *args]
+    with _process(argv, env, base_url="") as workers:
+        yield workers
+
+
+@contextlib.contextmanager
+def _process(argv: list[str], env: dict[str, str] | None, base_url: str) -> Iterator[Service]:
+    """Run ``argv`` with its output in a log file; SIGTERM it (then wait) on exit."""
     log_file = tempfile.NamedTemporaryFile(prefix="scaleserve-test-", suffix=".log")  # noqa: SIM115
     process = subprocess.Popen(  # noqa: S603 - argv is this interpreter and our own CLI
         argv,
@@ -116,16 +145,13 @@ def running_service(
         stderr=subprocess.STDOUT,
         env={**os.environ, **(env or {})},
     )
-    service = Service(process, f"http://127.0.0.1:{port}", log_file)
+    service = Service(process, base_url, log_file)
     try:
-        service.wait_ready(ready_timeout_s)
         yield service
     finally:
         with contextlib.suppress(subprocess.TimeoutExpired):
             service.stop()
         log_file.close()
-        if scratch is not None:
-            scratch.cleanup()
 
 
 def _flag(argv: list[str], name: str) -> str | None:

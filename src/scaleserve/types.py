@@ -17,6 +17,7 @@ class WorkItem(msgspec.Struct, array_like=True, frozen=True):
     payload: bytes  # the item as JSON, already validated by the gateway
     deadline: float  # unix time after which running the item is pointless
     enqueued_at: float  # unix time the gateway queued it
+    stream: bool = False  # run through predict_stream, alone, its chunks sent as produced
 
 
 class FailureKind(enum.StrEnum):
@@ -25,10 +26,15 @@ class FailureKind(enum.StrEnum):
     MODEL = "model"  # the model raised, or returned something wrong
     INPUT = "input"  # the payload did not validate in the worker
     EXPIRED = "expired"  # the deadline passed before the item ran
+    CANCELLED = "cancelled"  # the gateway stopped the stream (its client went away)
 
 
 class ItemResult(msgspec.Struct, array_like=True, frozen=True):
-    """The outcome of one item: its output as JSON, or the failure."""
+    """The outcome of one item: its output as JSON, or the failure.
+
+    For a streamed item the result ends the stream: its output went out as chunks, so a
+    result without a failure has no ``output``.
+    """
 
     id: int
     output: bytes | None = None

@@ -24,6 +24,10 @@ async def test_every_frame_type_round_trips() -> None:
         frames.Results(
             [ItemResult(1, output=b"1"), ItemResult(2, failure=FailureKind.MODEL, error="e")]
         ),
+        frames.Work([WorkItem(3, b"2", 2.0, 1.0, stream=True)]),
+        frames.Chunk(3, b'{"text":"hi"}'),
+        frames.Cancel(3),
+        frames.Results([ItemResult(3), ItemResult(4, failure=FailureKind.CANCELLED)]),
         frames.Bye(),
     ]
     reader = feed(b"".join(frames.encode(f) for f in sent))

@@ -91,3 +91,29 @@ async def test_released_puller_is_not_answered() -> None:
     queue.put([item(1)])
     assert got == []
     assert queue.queued == 1
+
+
+def streamed(item_id: int) -> WorkItem:
+    return WorkItem(item_id, b"0", 2000.0, 999.0, stream=True)
+
+
+async def test_a_streamed_item_is_taken_alone() -> None:
+    queue = ModelQueue("m", bound=10, clock=Clock())
+    queue.put([item(1), item(2), streamed(3), streamed(4), item(5)])
+    takes = []
+    for _ in range(4):
+        parked, got = puller(8)
+        queue.pull(parked, timeout_s=0)
+        takes.extend(got)
+    assert takes == [[1, 2], [3], [4], [5]]
+
+
+async def test_discard_takes_a_queued_item_out() -> None:
+    queue = ModelQueue("m", bound=10, clock=Clock())
+    queue.put([item(1), streamed(2), item(3)])
+    assert queue.discard(2)
+    assert not queue.discard(2)
+    assert queue.depth == 2
+    parked, got = puller(8)
+    queue.pull(parked, timeout_s=0)
+    assert got == [[1, 3]]

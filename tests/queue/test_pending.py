@@ -63,3 +63,46 @@ async def test_cancelled_wait_forgets_the_request() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert len(table) == 0
+
+
+async def test_stream_chunks_come_in_order_then_the_end() -> None:
+    table = PendingTable()
+    stream = table.open_stream("m", timeout_s=5)
+    table.push_chunk(stream.item_id, b"1")
+    table.push_chunk(stream.item_id, b"2")
+    table.resolve(ItemResult(stream.item_id))
+    assert [await stream.next(), await stream.next(), await stream.next()] == [b"1", b"2", None]
+    assert stream.answered
+    assert await stream.next() is None  # the end stays the end
+    stream.close()
+    assert len(table) == 0
+
+
+async def test_stream_failure_comes_after_the_chunks_before_it() -> None:
+    table = PendingTable()
+    stream = table.open_stream("m", timeout_s=5)
+    table.push_chunk(stream.item_id, b"1")
+    table.resolve(ItemResult(stream.item_id, failure=FailureKind.MODEL, error="boom"))
+    assert await stream.next() == b"1"
+    with pytest.raises(ModelFailed, match="boom"):
+        await stream.next()
+
+
+async def test_stream_deadline_ends_it_unanswered() -> None:
+    table = PendingTable()
+    stream = table.open_stream("m", timeout_s=0.01)
+    with pytest.raises(DeadlineExceeded):
+        await stream.next()
+    assert not stream.answered  # the worker still runs it: the broker must cancel it
+
+
+async def test_stream_fails_with_its_worker_and_ignores_forgotten_ids() -> None:
+    table = PendingTable()
+    stream = table.open_stream("m", timeout_s=5)
+    table.fail([stream.item_id], WorkerLost("m"))
+    with pytest.raises(WorkerLost):
+        await stream.next()
+    stream.close()
+    assert len(table) == 0
+    table.push_chunk(stream.item_id, b"late")  # ignored, no error
+    table.resolve(ItemResult(stream.item_id))

@@ -7,11 +7,13 @@ from collections.abc import Sequence
 from fastapi import FastAPI
 
 import scaleserve
+from scaleserve.api import cache_routes, openai_routes, openapi, problems, routes, streaming_route
 from scaleserve.api import jobs as job_routes
-from scaleserve.api import openapi, problems, routes
 from scaleserve.api.gateway import Gateway
 from scaleserve.api.jobs import JobsApi
+from scaleserve.api.oip import routes as oip_routes
 from scaleserve.api.predict import PredictHandler
+from scaleserve.cache.result_cache import ResultCache
 from scaleserve.model.spec import ModelSpec
 from scaleserve.queue.broker import Broker
 from scaleserve.settings import GatewaySettings
@@ -22,6 +24,7 @@ def create_app(
     broker: Broker,
     settings: GatewaySettings,
     jobs: JobsApi | None = None,
+    cache: ResultCache | None = None,
 ) -> Gateway:
     """The gateway's ASGI app for ``specs`` served through ``broker`` (and ``jobs``, when given).
 
@@ -33,8 +36,14 @@ def create_app(
         description="Models served by scaleserve: " + ", ".join(s.name for s in specs),
     )
     routes.include(app, specs, broker)
+    app.include_router(streaming_route.build_router(specs, broker, settings))
+    app.include_router(oip_routes.build_router(specs, broker, settings))
+    app.include_router(openai_routes.build_router(specs, broker, settings))
     if jobs is not None:
         app.include_router(job_routes.build_router(jobs))
     problems.install_handlers(app)
     openapi.install_openapi(app, specs)
-    return Gateway(app, PredictHandler(specs, broker, settings))
+    # Without a cache from the caller, cached models get a memory-only one (it needs no start).
+    cache = cache or ResultCache(specs, broker)
+    app.include_router(cache_routes.build_router(cache))
+    return Gateway(app, PredictHandler(specs, broker, settings, cache))

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Header, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from scaleserve.api.schemas import Problem
@@ -167,8 +167,9 @@ async def _find(store: JobStore, job_id: str) -> Job:
     return job
 
 
-def _json(job: Job) -> JSONResponse:
-    return JSONResponse(orjson.loads(orjson.dumps(job.view())))
+def _json(job: Job) -> Response:
+    # the view embeds the stored outputs as raw JSON (orjson.Fragment): encoded once, here
+    return Response(orjson.dumps(job.view()), media_type="application/json")
 
 
 def _validated_payloads(

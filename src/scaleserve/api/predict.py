@@ -4,6 +4,10 @@ It validates the body with the model's own pydantic types in one pass and writes
 workers' JSON outputs into the response without decoding them. It skips the framework's
 per-request machinery on purpose (measured: it cost a third of the gateway's CPU); its
 OpenAPI description comes from ``scaleserve.api.openapi``.
+
+A model with a cache policy is answered through its ``ModelCache`` (items found there never
+reach the queue) and its responses say how in ``X-Cache``; a model without one pays a
+single attribute check for the cache.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import logging
 import math
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from pydantic import TypeAdapter, ValidationError
@@ -21,6 +25,7 @@ from starlette.types import Receive, Scope, Send
 from scaleserve.api.body import check_headers, read_body
 from scaleserve.api.problems import problem_body
 from scaleserve.api.schemas import predict_request_model
+from scaleserve.cache.outcome import CacheControl
 from scaleserve.errors import (
     InvalidInput,
     MalformedJSON,
@@ -34,9 +39,14 @@ from scaleserve.observe import metrics
 from scaleserve.queue.broker import Broker
 from scaleserve.settings import GatewaySettings
 
+if TYPE_CHECKING:
+    from scaleserve.cache.readthrough import ModelCache
+    from scaleserve.cache.result_cache import ResultCache
+
 log = logging.getLogger(__name__)
 
 TIMEOUT_HEADER = b"x-request-timeout"
+CACHE_CONTROL_HEADER = b"cache-control"
 _PREFIX = "/v1/models/"
 _SUFFIX = "/predict"
 _JSON_HEADERS = [(b"content-type", b"application/json")]
@@ -53,8 +63,9 @@ def predict_route_model(path: str) -> str | None:
 class ModelEndpoint:
     """What the gateway precomputes per model to answer a predict request quickly."""
 
-    def __init__(self, spec: ModelSpec) -> None:
+    def __init__(self, spec: ModelSpec, cache: ModelCache | None = None) -> None:
         self.spec = spec
+        self.cache = cache
         self.request_adapter: TypeAdapter[Any] = TypeAdapter(predict_request_model(spec))
         self.response_prefix = (
             b'{"model":'
@@ -83,9 +94,16 @@ class PredictHandler:
     """Answers predict requests for every served model through ``broker``."""
 
     def __init__(
-        self, specs: Iterable[ModelSpec], broker: Broker, settings: GatewaySettings
+        self,
+        specs: Iterable[ModelSpec],
+        broker: Broker,
+        settings: GatewaySettings,
+        cache: ResultCache | None = None,
     ) -> None:
-        self._endpoints = {spec.name: ModelEndpoint(spec) for spec in specs}
+        self._endpoints = {
+            spec.name: ModelEndpoint(spec, cache.for_model(spec.name) if cache else None)
+            for spec in specs
+        }
         self._broker = broker
         self._settings = settings
 
@@ -99,14 +117,14 @@ class PredictHandler:
             return
         started = time.perf_counter()
         try:
-            body = await self._predict(endpoint, scope, receive)
+            body, headers = await self._predict(endpoint, scope, receive)
         except ScaleserveError as exc:
             status = await _send_problem(send, exc)
         except Exception:  # a bug of ours must still answer, in JSON, and keep serving
             log.exception("predict on %r failed unexpectedly", name)
             status = await _send_problem(send, None)
         else:
-            await _send(send, 200, body, _JSON_HEADERS)
+            await _send(send, 200, body, headers)
             endpoint.requests_ok.inc()
             endpoint.duration_ok.observe(time.perf_counter() - started)
             return
@@ -114,14 +132,21 @@ class PredictHandler:
         metrics.REQUESTS.labels(name, code).inc()
         metrics.REQUEST_DURATION.labels(name, code).observe(time.perf_counter() - started)
 
-    async def _predict(self, endpoint: ModelEndpoint, scope: Scope, receive: Receive) -> bytes:
+    async def _predict(
+        self, endpoint: ModelEndpoint, scope: Scope, receive: Receive
+    ) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+        """The response body and headers of a request that succeeds."""
         headers = _headers(scope)
         limit = self._settings.max_body_bytes
         check_headers(headers.get(b"content-type"), headers.get(b"content-length"), limit)
         timeout_s = self._timeout_s(endpoint.spec, headers.get(TIMEOUT_HEADER))
         payloads = endpoint.parse(await read_body(receive, limit))
-        outputs = await self._broker.submit(endpoint.spec.name, payloads, timeout_s)
-        return endpoint.render(outputs)
+        if endpoint.cache is None:
+            outputs = await self._broker.submit(endpoint.spec.name, payloads, timeout_s)
+            return endpoint.render(outputs), _JSON_HEADERS
+        control = CacheControl.parse(headers.get(CACHE_CONTROL_HEADER))
+        answer = await endpoint.cache.answer(payloads, timeout_s, control=control)
+        return endpoint.render(answer.outputs), [*_JSON_HEADERS, (b"x-cache", answer.x_cache)]
 
     def _timeout_s(self, spec: ModelSpec, raw: str | None) -> float:
         """The model's default deadline, or the client's ``X-Request-Timeout`` (seconds) up to
@@ -140,7 +165,7 @@ class PredictHandler:
 
 
 def _headers(scope: Scope) -> dict[bytes, str]:
-    wanted = (b"content-type", b"content-length", TIMEOUT_HEADER)
+    wanted = (b"content-type", b"content-length", TIMEOUT_HEADER, CACHE_CONTROL_HEADER)
     return {k: v.decode("latin-1") for k, v in scope["headers"] if k in wanted}
 
 

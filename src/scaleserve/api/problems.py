@@ -24,6 +24,7 @@ _STATUS: dict[type[errors.ScaleserveError], tuple[int, str, str]] = {
     errors.InvalidInput: (422, "Invalid input", "invalid_input"),
     errors.UnsupportedMedia: (415, "Unsupported media type", "unsupported_media_type"),
     errors.BodyTooLarge: (413, "Request body too large", "body_too_large"),
+    errors.WebhookRefused: (400, "Webhook refused", "webhook_refused"),
     errors.MethodNotAllowed: (405, "Method not allowed", "method_not_allowed"),
     errors.RequestError: (400, "Bad request", "bad_request"),
     errors.Overloaded: (503, "Overloaded", "overloaded"),

@@ -13,7 +13,6 @@ duplicate cannot overwrite it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -183,8 +182,11 @@ class JobRunner:
 
     async def _sweep(self) -> None:
         while True:
-            with contextlib.suppress(Exception):
+            try:
                 removed = await self._store.delete_expired(self._clock())
+            except Exception:
+                log.exception("removing expired jobs failed; trying again later")
+            else:
                 if removed:
                     log.info("removed %d expired jobs", removed)
             await asyncio.sleep(self._settings.sweep_interval_s)

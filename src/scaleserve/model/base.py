@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from typing import Any, ClassVar
+
+from scaleserve.cache.policy import CachePolicy
 
 
 class Model:
@@ -37,6 +39,13 @@ class Model:
     max_items_per_request: ClassVar[int] = 1024
     example_input: ClassVar[Any] = None
     """One valid input item, used to warm up each worker and as the OpenAPI example."""
+    task: ClassVar[str | None] = None
+    """``"embedding"`` or ``"text-generation"``: what the OpenAI-compatible routes serve the
+    model as. The types must fit the task (see ``scaleserve.model.tasks``); left unset, the
+    task is the one the types fit, if any."""
+    cache: ClassVar[CachePolicy | str] = "off"
+    """Result cache: ``"off"``, ``"exact"``, ``"semantic"``, or a ``CachePolicy`` for TTL,
+    size bounds, stale fallback, scope and the semantic settings (``scaleserve.cache``)."""
 
     def load(self) -> None:
         """Load weights and anything slow; runs once per worker process before it is ready."""
@@ -44,3 +53,14 @@ class Model:
     def predict(self, batch: list[Any]) -> list[Any] | Awaitable[list[Any]]:
         """Return one output per input item, in order. May be ``async``."""
         raise NotImplementedError(f"{type(self).__name__} must implement predict()")
+
+    def predict_stream(self, item: Any) -> Iterator[Any] | AsyncIterator[Any]:
+        """Optional: yield one item's output in chunks, as they are produced.
+
+        Annotate it ``(self, item: In) -> Iterator[Chunk]`` (or ``AsyncIterator[Chunk]``) with
+        the same ``In`` as ``predict``. Each chunk reaches the client as soon as it is yielded
+        (``POST /v1/models/{name}/stream``, Server-Sent Events). Streamed items run one at a
+        time, never batched. When the client goes away the generator is closed at its next
+        ``yield``, so ``finally`` blocks run and no more work is spent on it.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not implement predict_stream()")

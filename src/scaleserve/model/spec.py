@@ -13,11 +13,21 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from scaleserve.cache.policy import CachePolicy, policy_input
 from scaleserve.errors import ConfigError
 from scaleserve.model.base import Model
+from scaleserve.model.tasks import Generation, GenerationChunk, GenerationRequest, Task
 
 MODEL_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _SEQUENCE_ORIGINS = (list, collections.abc.Sequence, collections.abc.Iterable)
+_STREAM_ORIGINS = (
+    collections.abc.Iterator,
+    collections.abc.AsyncIterator,
+    collections.abc.Generator,
+    collections.abc.AsyncGenerator,
+    collections.abc.Iterable,
+    collections.abc.AsyncIterable,
+)
 
 
 class _Settings(BaseModel):
@@ -33,6 +43,8 @@ class _Settings(BaseModel):
     timeout_s: float = Field(gt=0, le=86_400)
     max_queue_items: int = Field(ge=1)
     max_items_per_request: int = Field(ge=1)
+    task: Task | None = None
+    cache: CachePolicy = CachePolicy()
 
 
 @dataclass(frozen=True)
@@ -50,6 +62,12 @@ class ModelSpec:
     max_items_per_request: int
     input_type: Any
     output_type: Any
+    task: Task | None = None
+    streams: bool = False
+    """The model implements ``predict_stream``."""
+    chunk_type: Any = None
+    cache: CachePolicy = dataclasses.field(default_factory=CachePolicy)
+    """The result cache's policy for this model (``scaleserve.cache.policy``)."""
 
     @classmethod
     def from_class(cls, model_class: type[Model]) -> ModelSpec:
@@ -60,12 +78,18 @@ class ModelSpec:
             raise ConfigError(f"{model_class.__name__} does not implement predict()")
         settings = _validated_settings(model_class)
         input_type, output_type = _item_types(model_class)
-        return cls(
+        streams = model_class.predict_stream is not Model.predict_stream
+        chunk_type = _chunk_type(model_class, input_type) if streams else None
+        spec = cls(
             model_class=model_class,
             input_type=input_type,
             output_type=output_type,
-            **settings.model_dump(),
+            streams=streams,
+            chunk_type=chunk_type,
+            cache=settings.cache,
+            **settings.model_dump(exclude={"cache"}),
         )
+        return dataclasses.replace(spec, task=_task(spec))
 
     def with_workers(self, workers: int) -> ModelSpec:
         return dataclasses.replace(self, workers=workers)
@@ -82,6 +106,10 @@ class ModelSpec:
     def output_adapter(self) -> TypeAdapter[Any]:
         return TypeAdapter(self.output_type)
 
+    @cached_property
+    def chunk_adapter(self) -> TypeAdapter[Any]:
+        return TypeAdapter(self.chunk_type)
+
 
 def _validated_settings(model_class: type[Model]) -> _Settings:
     raw = {
@@ -93,6 +121,8 @@ def _validated_settings(model_class: type[Model]) -> _Settings:
         "timeout_s": model_class.timeout_s,
         "max_queue_items": model_class.max_queue_items,
         "max_items_per_request": model_class.max_items_per_request,
+        "task": model_class.task,
+        "cache": policy_input(model_class.cache),
     }
     try:
         return _Settings.model_validate(raw)
@@ -133,4 +163,76 @@ def _element_type(hint: Any, model_class: type[Model], what: str) -> Any:
         return args[0] if args else Any
     raise ConfigError(
         f"{model_class.__name__}.predict's {what} must be annotated list[T], not {hint!r}"
+    )
+
+
+def _chunk_type(model_class: type[Model], input_type: Any) -> Any:
+    """Read ``predict_stream(self, item: In) -> Iterator[Chunk]`` into ``Chunk``."""
+    name = model_class.__name__
+    try:
+        hints = typing.get_type_hints(model_class.predict_stream, include_extras=True)
+    except Exception as exc:
+        raise ConfigError(f"cannot read the type hints of {name}.predict_stream: {exc}") from exc
+    params = [p for p in inspect.signature(model_class.predict_stream).parameters if p != "self"]
+    if len(params) != 1:
+        raise ConfigError(f"{name}.predict_stream must take exactly one argument, the item")
+    item_hint = hints.get(params[0], Any)
+    if item_hint is not Any and input_type is not Any and item_hint != input_type:
+        raise ConfigError(
+            f"{name}.predict_stream takes {item_hint!r} but predict takes list[{input_type!r}]; "
+            "both must take the same item type"
+        )
+    return_hint = hints.get("return", Any)
+    if return_hint is Any:
+        return Any
+    if typing.get_origin(return_hint) in _STREAM_ORIGINS:
+        args = typing.get_args(return_hint)
+        return args[0] if args else Any
+    raise ConfigError(
+        f"{name}.predict_stream must be annotated Iterator[T] or AsyncIterator[T], "
+        f"not {return_hint!r}"
+    )
+
+
+def _task(spec: ModelSpec) -> Task | None:
+    """The declared task, which the types must fit; else the task the types fit, if any (a
+    model of ``str`` to vectors is an embedding model whether it says so or not)."""
+    fits = {Task.EMBEDDING: _fits_embedding, Task.TEXT_GENERATION: _fits_text_generation}
+    if spec.task is None:
+        return next((task for task, fit in fits.items() if fit(spec)), None)
+    if not fits[spec.task](spec):
+        name = spec.model_class.__name__
+        raise ConfigError(f"{name} has task {spec.task.value!r}, so {_NEEDS[spec.task]}")
+    return spec.task
+
+
+_NEEDS = {
+    Task.EMBEDDING: "its predict must be (self, batch: list[str]) -> list[list[float]]",
+    Task.TEXT_GENERATION: (
+        "it must implement predict(self, batch: list[GenerationRequest]) -> list[Generation] "
+        "and predict_stream(self, item: GenerationRequest) -> Iterator[GenerationChunk] "
+        "(from scaleserve.model.tasks)"
+    ),
+}
+
+
+def _fits_embedding(spec: ModelSpec) -> bool:
+    try:
+        takes = spec.input_adapter.json_schema()
+        gives = spec.output_adapter.json_schema()
+    except Exception:  # a type without a JSON schema is no text and no vector
+        return False
+    number = gives.get("items", {}).get("type") in {"number", "integer"}
+    return takes.get("type") == "string" and gives.get("type") == "array" and number
+
+
+def _fits_text_generation(spec: ModelSpec) -> bool:
+    def subclass(hint: Any, base: type) -> bool:
+        return inspect.isclass(hint) and issubclass(hint, base)
+
+    return (
+        subclass(spec.input_type, GenerationRequest)
+        and subclass(spec.output_type, Generation)
+        and spec.streams
+        and subclass(spec.chunk_type, GenerationChunk)
     )

@@ -16,6 +16,7 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -127,3 +128,58 @@ def forget_process(pid: int) -> None:
     """Drop the live-gauge files of a process that exited (counters keep their history)."""
     if os.environ.get(MULTIPROC_ENV):
         multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+
+
+# The result cache (scaleserve.cache), recorded by the gateway.
+CACHE_LOOKUPS = Counter(
+    "scaleserve_cache_lookups_total",
+    "Predict items looked up in a cache tier, by model, tier (memory, redis, semantic) and "
+    "result (hit, miss; semantic also rejected: similar enough but refused by the guard).",
+    ["model", "tier", "result"],
+)
+CACHE_STALE = Counter(
+    "scaleserve_cache_stale_total",
+    "Items answered with an expired output because the model could not answer.",
+    ["model"],
+)
+CACHE_ENTRIES = Gauge(
+    "scaleserve_cache_entries",
+    "Entries held by the gateway, by model and tier (memory, semantic).",
+    ["model", "tier"],
+    multiprocess_mode="livesum",
+)
+CACHE_BYTES = Gauge(
+    "scaleserve_cache_bytes",
+    "Bytes of outputs held in the gateway's memory tier, by model.",
+    ["model"],
+    multiprocess_mode="livesum",
+)
+CACHE_EVICTIONS = Counter(
+    "scaleserve_cache_evictions_total",
+    "Entries dropped to keep a tier within its bounds, by model and tier.",
+    ["model", "tier"],
+)
+CACHE_ERRORS = Counter(
+    "scaleserve_cache_errors_total",
+    "Cache operations that failed and were passed over (the request went on without them).",
+    ["tier", "operation"],
+)
+
+
+# Streaming and the standard protocols (Open Inference Protocol, OpenAI-compatible).
+TIME_TO_FIRST_CHUNK = Histogram(
+    "scaleserve_time_to_first_chunk_seconds",
+    "Time from a streaming request to its first chunk, in the gateway.",
+    ["model"],
+    buckets=LATENCY_BUCKETS_S,
+)
+STREAMS = Counter(
+    "scaleserve_streams_total",
+    "Streams ended in the gateway, by outcome (completed, failed, disconnected).",
+    ["model", "outcome"],
+)
+TOKENS = Counter(
+    "scaleserve_tokens_total",
+    "Tokens the OpenAI-compatible routes counted, by direction (prompt, completion).",
+    ["model", "direction"],
+)

@@ -7,6 +7,7 @@ Backends live in ``scaleserve.queue.backends``.
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from typing import Protocol
 
 from scaleserve.types import ItemResult, WorkItem
@@ -25,6 +26,16 @@ class Broker(Protocol):
         Raises ``Overloaded`` before queueing anything when the model's bound would be passed,
         ``DeadlineExceeded`` after ``timeout_s``, ``WorkerLost`` when the worker holding an
         item dies, ``ModelFailed`` when the model raised.
+        """
+        ...
+
+    def stream(self, model: str, payload: bytes, timeout_s: float) -> AsyncGenerator[bytes, None]:
+        """Run one item (JSON) through the model's ``predict_stream``; yield its chunks (JSON
+        each) as the worker produces them. The item is never batched with others.
+
+        Raises as ``submit`` does, from the iteration; ``timeout_s`` bounds the whole stream.
+        Closing the iterator before its end (``aclose()``, or cancelling the task reading
+        it) tells the worker to stop generating.
         """
         ...
 
@@ -54,6 +65,13 @@ class WorkSource(Protocol):
         ...
 
     async def reply(self, results: list[ItemResult]) -> None: ...
+
+    async def send_chunk(self, item_id: int, data: bytes) -> None:
+        """Send one chunk (JSON) of streamed item ``item_id`` on its way to the client.
+
+        Raises ``StreamCancelled`` once the gateway has cancelled that stream.
+        """
+        ...
 
     def request_stop(self) -> None:
         """Ask for no more work; what was handed out still gets its results."""

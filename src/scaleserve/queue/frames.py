@@ -4,8 +4,12 @@ Each frame is a 4-byte big-endian length followed by a msgpack-encoded tagged st
 Nothing here is ever unpickled: a frame that does not decode to one of these types is a
 protocol error and ends the connection.
 
-    worker -> gateway: Hello (once, after warm-up), Pull, Results, Bye
-    gateway -> worker: Work (exactly one per Pull)
+    worker -> gateway: Hello (once, after warm-up), Pull, Chunk, Results, Bye
+    gateway -> worker: Work (exactly one per Pull), Cancel (at any time)
+
+A streamed item's chunks go out as ``Chunk`` frames while it runs; its ``ItemResult`` (in
+``Results``) ends the stream. ``Cancel`` asks the worker to stop a stream whose client went
+away; the worker still answers it with a result, so the gateway knows it is done.
 """
 
 from __future__ import annotations
@@ -45,11 +49,24 @@ class Results(msgspec.Struct, tag="results", array_like=True, frozen=True):
     results: list[ItemResult]
 
 
+class Chunk(msgspec.Struct, tag="chunk", array_like=True, frozen=True):
+    """One chunk (JSON) of a streamed item's output, sent as soon as the model yields it."""
+
+    id: int
+    data: bytes
+
+
+class Cancel(msgspec.Struct, tag="cancel", array_like=True, frozen=True):
+    """Stop the stream of item ``id``: nobody is reading it any more."""
+
+    id: int
+
+
 class Bye(msgspec.Struct, tag="bye", array_like=True, frozen=True):
     """The worker wants to stop: finish what it holds, send it no more."""
 
 
-Frame = Hello | Pull | Work | Results | Bye
+Frame = Hello | Pull | Work | Results | Chunk | Cancel | Bye
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Frame)

@@ -71,6 +71,14 @@ class ModelQueue:
             puller.timer = loop.call_later(timeout_s, self._time_out, puller)
         self._pullers.append(puller)
 
+    def discard(self, item_id: int) -> bool:
+        """Take a queued item out (nobody waits for it any more); False if it is not queued."""
+        for index, item in enumerate(self._items):
+            if item.id == item_id:
+                del self._items[index]
+                return True
+        return False
+
     def release(self, puller: Puller) -> bool:
         """Unpark ``puller`` without answering it; False if it was not parked."""
         try:
@@ -93,13 +101,18 @@ class ModelQueue:
 
     def _take(self, max_items: int) -> list[WorkItem]:
         """Up to ``max_items`` items whose deadline has not passed; expired ones are dropped
-        (their requests have already been answered with a deadline error)."""
+        (their requests have already been answered with a deadline error). A streamed item
+        is taken alone: it is never batched, and another worker may be free to run it."""
         now = self._clock()
         taken: list[WorkItem] = []
         while self._items and len(taken) < max_items:
+            if self._items[0].stream and taken:
+                break
             item = self._items.popleft()
             if item.deadline > now:
                 taken.append(item)
+                if item.stream:
+                    break
         return taken
 
     def _drop_expired(self) -> None:

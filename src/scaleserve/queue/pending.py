@@ -1,4 +1,5 @@
-"""The gateway's table of requests waiting for their items' results."""
+"""The gateway's table of requests waiting for their items' results, and of streams waiting
+for their chunks."""
 
 from __future__ import annotations
 
@@ -42,6 +43,8 @@ class PendingRequest:
             self._table.forget(self)
 
     def set_output(self, index: int, output: bytes) -> None:
+        if self._outputs[index]:
+            return  # a repeated result (a retried or late reply) counts once
         self._outputs[index] = output
         self._remaining -= 1
         if self._remaining == 0 and not self._future.done():
@@ -52,15 +55,67 @@ class PendingRequest:
             self._future.set_exception(error)
 
 
+class PendingStream:
+    """One streamed item in flight: its chunks in arrival order, then its end.
+
+    ``answered`` turns true when the worker's result arrives; a stream closed before that
+    (its client left, or its deadline passed) still runs in a worker, which must be told.
+    """
+
+    __slots__ = ("_ended", "_entries", "_table", "_timer", "answered", "item_id", "model")
+
+    def __init__(self, table: PendingTable, model: str, item_id: int, timeout_s: float) -> None:
+        self._table = table
+        self.model = model
+        self.item_id = item_id
+        self.answered = False
+        self._ended = False
+        self._entries: asyncio.Queue[bytes | _End] = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(timeout_s, self.end, DeadlineExceeded(timeout_s))
+
+    async def next(self) -> bytes | None:
+        """The next chunk; ``None`` once the stream ended well; raises its failure."""
+        entry = await self._entries.get()
+        if isinstance(entry, bytes):
+            return entry
+        self._entries.put_nowait(entry)  # the end stays the end for any later call
+        if entry.error is not None:
+            raise entry.error
+        return None
+
+    def push(self, chunk: bytes) -> None:
+        if not self._ended:
+            self._entries.put_nowait(chunk)
+
+    def end(self, error: ScaleserveError | None = None) -> None:
+        if not self._ended:
+            self._ended = True
+            self._entries.put_nowait(_End(error))
+
+    def close(self) -> None:
+        """Stop waiting: cancel the deadline and forget the stream."""
+        self._timer.cancel()
+        self._table.forget_stream(self)
+
+
+class _End:
+    __slots__ = ("error",)
+
+    def __init__(self, error: ScaleserveError | None) -> None:
+        self.error = error
+
+
 class PendingTable:
-    """Maps each item id to its request and position, across all models."""
+    """Maps each item id to its request and position (or to its stream), across all models."""
 
     def __init__(self) -> None:
         self._by_item: dict[int, tuple[PendingRequest, int]] = {}
+        self._streams: dict[int, PendingStream] = {}
         self._ids = itertools.count(1)
 
     def __len__(self) -> int:
-        return len(self._by_item)
+        return len(self._by_item) + len(self._streams)
 
     def open(self, model: str, count: int) -> PendingRequest:
         ids = [next(self._ids) for _ in range(count)]
@@ -69,14 +124,28 @@ class PendingTable:
             self._by_item[item_id] = (request, index)
         return request
 
+    def open_stream(self, model: str, timeout_s: float) -> PendingStream:
+        stream = PendingStream(self, model, next(self._ids), timeout_s)
+        self._streams[stream.item_id] = stream
+        return stream
+
     def forget(self, request: PendingRequest) -> None:
         for item_id in request.item_ids:
             self._by_item.pop(item_id, None)
+
+    def forget_stream(self, stream: PendingStream) -> None:
+        self._streams.pop(stream.item_id, None)
+
+    def push_chunk(self, item_id: int, chunk: bytes) -> None:
+        stream = self._streams.get(item_id)
+        if stream is not None:
+            stream.push(chunk)
 
     def resolve(self, result: ItemResult) -> None:
         """Record one item's outcome; results for forgotten requests are ignored."""
         entry = self._by_item.get(result.id)
         if entry is None:
+            self._end_stream(result)
             return
         request, index = entry
         if result.output is not None:
@@ -89,6 +158,15 @@ class PendingTable:
             entry = self._by_item.get(item_id)
             if entry is not None:
                 entry[0].fail(error)
+            elif (stream := self._streams.get(item_id)) is not None:
+                stream.end(error)
+
+    def _end_stream(self, result: ItemResult) -> None:
+        stream = self._streams.get(result.id)
+        if stream is None:
+            return
+        stream.answered = True
+        stream.end(None if result.failure is None else _failure_error(stream.model, result))
 
 
 def _failure_error(model: str, result: ItemResult) -> ScaleserveError:

@@ -1,4 +1,9 @@
-"""``scaleserve serve``: the gateway, its embedded queue and its supervised workers in one command.
+"""The three ways to run scaleserve.
+
+- ``serve``: the gateway and its supervised workers in one command (embedded queue by
+  default, Redis with ``--redis``).
+- ``api``: only the gateway, on Redis; any number, on any machines.
+- ``worker``: only supervised workers, on Redis; any number, on any machines.
 
 Order of a clean stop (SIGTERM or Ctrl-C): the gateway stops accepting connections and
 finishes the requests it holds (workers still running); then every worker drains and exits;
@@ -7,28 +12,26 @@ then the queue closes.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
 import sys
-from pathlib import Path
+from collections.abc import Coroutine
+from typing import Any
 
 import uvicorn
 
 from scaleserve.api.app import create_app
-from scaleserve.api.jobs import JobsApi
-from scaleserve.jobs.backends.sqlite import SqliteJobStore
-from scaleserve.jobs.runner import JobRunner
+from scaleserve.cache.result_cache import ResultCache
 from scaleserve.model.spec import ModelSpec
-from scaleserve.queue.backends.embedded import EmbeddedBroker
+from scaleserve.scale.parts import gateway_parts
 from scaleserve.scale.runtime_dir import RuntimeDir
 from scaleserve.scale.supervisor import Supervisor, WorkerPlan
 from scaleserve.settings import ServeSettings
 from scaleserve.worker.runtime import THREADS_ENV
 
 log = logging.getLogger(__name__)
-
-JOBS_DB_FILE = "jobs.sqlite3"
 
 
 def worker_plans(
@@ -39,6 +42,11 @@ def worker_plans(
     env = dict(os.environ)
     env.setdefault(THREADS_ENV, str(max(1, (os.cpu_count() or 1) // total)))
     env["PYTHONUNBUFFERED"] = "1"
+    source: tuple[str, ...]
+    if settings.redis_url is not None:
+        source = ("--redis", settings.redis_url, "--redis-prefix", settings.redis_prefix)
+    else:
+        source = ("--socket", socket_path)
     return [
         WorkerPlan(
             model=spec.name,
@@ -51,8 +59,7 @@ def worker_plans(
                 settings.target,
                 "--model",
                 spec.name,
-                "--socket",
-                socket_path,
+                *source,
                 "--slot",
                 str(slot),
             ),
@@ -63,51 +70,69 @@ def worker_plans(
     ]
 
 
-async def serve(settings: ServeSettings, specs: list[ModelSpec], runtime: RuntimeDir) -> None:
-    """Run until SIGTERM/SIGINT, then drain as described in the module docstring."""
-    if settings.workers is not None:
-        specs = [spec.with_workers(settings.workers) for spec in specs]
-    broker = EmbeddedBroker(runtime.socket_path, specs)
-    supervisor = Supervisor(worker_plans(settings, specs, runtime.socket_path))
-    job_store = SqliteJobStore(Path(settings.data_dir) / JOBS_DB_FILE)
-    job_runner = JobRunner(job_store, broker, [s.name for s in specs], settings.jobs)
-    jobs = JobsApi(job_store, job_runner.submit, specs, settings.jobs)
-    app = create_app(specs, broker, settings.gateway, jobs)
-    config = uvicorn.Config(
-        app,
-        host=settings.gateway.host,
-        port=settings.gateway.port,
-        log_level=settings.log_level,
-        access_log=False,
-        proxy_headers=settings.gateway.proxy_headers,
-        timeout_graceful_shutdown=int(settings.gateway.drain_timeout_s),
-    )
-    server = uvicorn.Server(config)
-    await broker.start()
-    await job_store.open()
-    try:
+async def serve(
+    settings: ServeSettings, specs: list[ModelSpec], runtime: RuntimeDir, *, workers: bool = True
+) -> None:
+    """The gateway (and, unless ``workers`` is False, its workers) until SIGTERM/SIGINT."""
+    specs = _with_worker_count(settings, specs)
+    supervisor = Supervisor(worker_plans(settings, specs, runtime.socket_path) if workers else [])
+    async with (
+        gateway_parts(settings, specs, runtime.socket_path) as parts,
+        ResultCache(
+            specs, parts.broker, settings.cache, settings.redis_url, settings.redis_prefix
+        ) as cache,
+    ):
+        app = create_app(specs, parts.broker, settings.gateway, parts.jobs, cache)
+        server = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                host=settings.gateway.host,
+                port=settings.gateway.port,
+                log_level=settings.log_level,
+                access_log=False,
+                proxy_headers=settings.gateway.proxy_headers,
+                timeout_graceful_shutdown=int(settings.gateway.drain_timeout_s),
+            )
+        )
         await supervisor.start()
-        await job_runner.start()
         # uvicorn re-raises the signal that stopped it once it has shut down; handlers of
         # our own keep that from killing this process before the workers have drained.
         _absorb_stop_signals()
-        await server.serve()
-        log.info("gateway stopped; draining workers")
-        await supervisor.stop(settings.gateway.drain_timeout_s)
-    finally:
-        await job_runner.close()
-        await job_store.close()
-        await broker.close()
+        try:
+            await server.serve()
+        finally:
+            log.info("gateway stopped; draining workers")
+            await supervisor.stop(settings.gateway.drain_timeout_s)
 
 
-def run(settings: ServeSettings, specs: list[ModelSpec], runtime: RuntimeDir) -> int:
+async def work(settings: ServeSettings, specs: list[ModelSpec]) -> None:
+    """Only supervised workers (Redis), until SIGTERM/SIGINT; then they drain."""
+    specs = _with_worker_count(settings, specs)
+    supervisor = Supervisor(worker_plans(settings, specs, socket_path=""))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await supervisor.start()
+    log.info("%d workers starting; Ctrl-C or SIGTERM drains them", sum(s.workers for s in specs))
+    await stop.wait()
+    await supervisor.stop(settings.gateway.drain_timeout_s)
+
+
+def run(main: Coroutine[Any, Any, None], runtime: RuntimeDir) -> int:
     try:
         import uvloop
 
-        uvloop.run(serve(settings, specs, runtime))
+        uvloop.run(main)
     finally:
         runtime.remove()
     return 0
+
+
+def _with_worker_count(settings: ServeSettings, specs: list[ModelSpec]) -> list[ModelSpec]:
+    if settings.workers is None:
+        return specs
+    return [spec.with_workers(settings.workers) for spec in specs]
 
 
 def _absorb_stop_signals() -> None:

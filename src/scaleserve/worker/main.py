@@ -19,6 +19,9 @@ from scaleserve.model.spec import ModelSpec
 from scaleserve.observe.logs import configure_logging
 from scaleserve.queue import frames
 from scaleserve.queue.backends.embedded_source import EmbeddedWorkSource
+from scaleserve.queue.backends.redis_connection import REDIS_ERRORS, connect
+from scaleserve.queue.backends.redis_source import RedisSourceSettings, RedisWorkSource
+from scaleserve.redis_keys import RedisKeys
 from scaleserve.worker import runtime
 from scaleserve.worker.loop import batch_policy, work_loop
 from scaleserve.worker.runner import ModelRunner
@@ -31,7 +34,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m scaleserve.worker")
     parser.add_argument("--target", required=True)
     parser.add_argument("--model", required=True)
-    parser.add_argument("--socket", required=True, help="the gateway's embedded queue socket")
+    parser.add_argument("--socket", help="the gateway's embedded queue socket")
+    parser.add_argument("--redis", help="Redis URL: take work from its streams instead")
+    parser.add_argument("--redis-prefix", default="scaleserve")
     parser.add_argument("--slot", type=int, default=0)
     return parser.parse_args(argv)
 
@@ -47,25 +52,38 @@ def main(argv: list[str] | None = None) -> int:
     except Exception:
         log.exception("model %r failed to load", args.model)
         return EXIT_LOAD_FAILED
-    return _run(serve(spec, model, args.socket, args.slot))
+    return _run(serve(spec, model, args))
 
 
-async def serve(spec: ModelSpec, model: Model, socket_path: str, slot: int) -> int:
+async def open_source(
+    spec: ModelSpec, args: argparse.Namespace
+) -> EmbeddedWorkSource | RedisWorkSource:
+    """Where this worker takes its work from: the gateway's socket, or Redis."""
+    if args.redis:
+        source = RedisWorkSource(
+            connect(args.redis), spec, RedisKeys(args.redis_prefix), RedisSourceSettings.from_env()
+        )
+        await source.start()
+        return source
+    hello = frames.Hello(spec.name, spec.version, os.getpid(), args.slot)
+    return await EmbeddedWorkSource.connect(args.socket, hello)
+
+
+async def serve(spec: ModelSpec, model: Model, args: argparse.Namespace) -> int:
     runner = ModelRunner(spec, model)
     try:
         await runner.warm_up()
     except Exception:
         log.exception("model %r failed to warm up", spec.name)
         return EXIT_LOAD_FAILED
-    hello = frames.Hello(spec.name, spec.version, os.getpid(), slot)
-    source = await EmbeddedWorkSource.connect(socket_path, hello)
+    source = await open_source(spec, args)
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, source.request_stop)
     try:
         await work_loop(source, runner, batch_policy(spec))
-    except (asyncio.IncompleteReadError, ConnectionError):
-        log.warning("the gateway went away; worker %d of %r exits", os.getpid(), spec.name)
+    except (asyncio.IncompleteReadError, *REDIS_ERRORS) as exc:
+        log.warning("lost the queue (%r); worker %d of %r exits", exc, os.getpid(), spec.name)
     finally:
         await source.close()
     return 0

@@ -1,4 +1,5 @@
-"""Runs batches through one model instance: decode the inputs, predict, encode the outputs.
+"""Runs batches through one model instance: decode the inputs, predict, encode the outputs;
+and streamed items through ``predict_stream``, one chunk at a time.
 
 Failures stay inside the batch that caused them: an item that does not validate fails
 alone, a model that raises fails its batch, and the worker goes on to the next batch.
@@ -10,16 +11,22 @@ import inspect
 import logging
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import ValidationError
 
+from scaleserve.errors import StreamCancelled
 from scaleserve.model.base import Model
 from scaleserve.model.spec import ModelSpec
 from scaleserve.observe import metrics
 from scaleserve.types import FailureKind, ItemResult, WorkItem
 
 log = logging.getLogger(__name__)
+
+Emit = Callable[[int, bytes], Awaitable[None]]
+"""Sends one chunk (JSON) of item ``id``; raises ``StreamCancelled`` once nobody reads it."""
+_END: Any = object()
 
 
 class ModelRunner:
@@ -48,22 +55,72 @@ class ModelRunner:
         live: list[WorkItem] = []
         inputs: list[Any] = []
         for item in batch:
-            if item.deadline <= now:
-                results.append(
-                    ItemResult(item.id, failure=FailureKind.EXPIRED, error="deadline passed")
-                )
-                continue
-            try:
-                inputs.append(self._spec.input_adapter.validate_json(item.payload))
-            except ValidationError as exc:
-                results.append(ItemResult(item.id, failure=FailureKind.INPUT, error=_summary(exc)))
-                continue
-            live.append(item)
-            self._queue_wait.observe(max(0.0, now - item.enqueued_at))
+            value = self._admit(item, now, results)
+            if value is not _END:
+                live.append(item)
+                inputs.append(value)
         if live:
             results.extend(await self._run_live(live, inputs))
         self._count(results)
         return results
+
+    async def stream(self, item: WorkItem, emit: Emit) -> ItemResult:
+        """Run ``item`` through ``predict_stream``, emitting each chunk as soon as the model
+        yields it; the result ends the stream. The generator is closed when the stream is
+        cancelled (``emit`` raised ``StreamCancelled``), so its ``finally`` blocks run."""
+        results: list[ItemResult] = []
+        value = self._admit(item, time.time(), results)
+        if value is not _END:
+            results.append(await self._relay(item.id, value, emit))
+        self._count(results)
+        return results[0]
+
+    def _admit(self, item: WorkItem, now: float, failures: list[ItemResult]) -> Any:
+        """The item's input, or ``_END`` with its failure appended to ``failures``."""
+        if item.deadline <= now:
+            failures.append(
+                ItemResult(item.id, failure=FailureKind.EXPIRED, error="deadline passed")
+            )
+            return _END
+        try:
+            value = self._spec.input_adapter.validate_json(item.payload)
+        except ValidationError as exc:
+            failures.append(ItemResult(item.id, failure=FailureKind.INPUT, error=_summary(exc)))
+            return _END
+        self._queue_wait.observe(max(0.0, now - item.enqueued_at))
+        return value
+
+    async def _relay(self, item_id: int, value: Any, emit: Emit) -> ItemResult:
+        try:
+            chunks = _iterator(self._model.predict_stream(value))
+        except Exception as exc:
+            log.exception("model %r failed to start a stream", self._spec.name)
+            return ItemResult(item_id, failure=FailureKind.MODEL, error=_error(exc))
+        try:
+            while (data := await self._next_chunk(chunks)) is not None:
+                await emit(item_id, data)
+        except StreamCancelled:
+            return ItemResult(item_id, failure=FailureKind.CANCELLED, error="cancelled")
+        except StreamFailed as exc:
+            return ItemResult(item_id, failure=FailureKind.MODEL, error=str(exc))
+        finally:
+            await _close(chunks)
+        return ItemResult(item_id)
+
+    async def _next_chunk(self, chunks: Any) -> bytes | None:
+        """The model's next chunk as JSON, ``None`` at the end; ``StreamFailed`` when the
+        model raised or yielded something that is not a chunk of its declared type."""
+        adapter = self._spec.chunk_adapter
+        try:
+            chunk = await _next(chunks)
+            return None if chunk is _END else adapter.dump_json(adapter.validate_python(chunk))
+        except ValidationError as exc:
+            raise StreamFailed(
+                f"predict_stream yielded an invalid chunk: {_summary(exc)}"
+            ) from None
+        except Exception as exc:
+            log.exception("model %r failed while streaming", self._spec.name)
+            raise StreamFailed(_error(exc)) from exc
 
     async def _run_live(self, items: list[WorkItem], inputs: list[Any]) -> list[ItemResult]:
         self._batch_size.observe(len(inputs))
@@ -73,7 +130,7 @@ class ModelRunner:
             encoded = self._encode_outputs(outputs, len(inputs))
         except Exception as exc:
             log.exception("model %r failed on a batch of %d", self._spec.name, len(inputs))
-            error = f"{type(exc).__name__}: {exc}"
+            error = _error(exc)
             return [ItemResult(i.id, failure=FailureKind.MODEL, error=error) for i in items]
         finally:
             self._inference.observe(time.perf_counter() - started)
@@ -104,8 +161,44 @@ class OutputMismatch(Exception):
     """The model's outputs do not match its inputs or its declared output type."""
 
 
+class StreamFailed(Exception):
+    """The model raised while streaming, or yielded a chunk of the wrong type."""
+
+
+def _error(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
 def _summary(exc: ValidationError) -> str:
     first = exc.errors(include_url=False)[0]
     where = ".".join(str(part) for part in first["loc"]) or "item"
     more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
     return f"{where}: {first['msg']}{more}"
+
+
+def _iterator(chunks: Any) -> Any:
+    """An iterator or async iterator over whatever ``predict_stream`` returned."""
+    if hasattr(chunks, "__anext__") or hasattr(chunks, "__next__"):
+        return chunks
+    if hasattr(chunks, "__aiter__"):
+        return chunks.__aiter__()
+    return iter(chunks)
+
+
+async def _next(chunks: Any) -> Any:
+    """The next chunk, or ``_END``. A sync generator runs in the worker's loop, as a sync
+    ``predict`` does: the model owns the worker while it computes."""
+    if hasattr(chunks, "__anext__"):
+        return await anext(chunks, _END)
+    return next(chunks, _END)
+
+
+async def _close(chunks: Any) -> None:
+    """Close the generator so its ``finally`` blocks run now, not whenever it is collected."""
+    try:
+        if hasattr(chunks, "aclose"):
+            await chunks.aclose()
+        elif hasattr(chunks, "close"):
+            chunks.close()
+    except Exception:
+        log.exception("closing a predict_stream generator failed")

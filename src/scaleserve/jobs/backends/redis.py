@@ -73,13 +73,16 @@ class RedisJobStore:
             raise Overloaded(job.model, self._bounds[job.model])
 
     async def get(self, job_id: str, tenant: str) -> Job | None:
+        job = await self.load(job_id)
+        return job if job is not None and job.tenant == tenant else None
+
+    async def load(self, job_id: str) -> Job | None:
+        """The job whoever owns it: for scaleserve's own use, never for a client."""
         try:
             fields = cast(RawFields, await self._redis.hgetall(self._keys.job(job_id)))
         except REDIS_ERRORS as exc:
             raise unavailable(exc) from exc
-        if not fields or fields.get(b"tenant", b"").decode() != tenant:
-            return None
-        return _job(job_id, fields)
+        return _job(job_id, fields) if fields else None
 
     async def cancel(self, job_id: str, tenant: str, now: float, expires_at: float) -> Job | None:
         keys = self._keys

@@ -3,6 +3,10 @@
 Workers on this machine connect to ``socket_path``, say ``Hello`` once warm, and pull
 batches. Items a worker holds when its connection drops (the process died) fail at once
 with ``WorkerLost``; items still queued wait for the next worker.
+
+A streamed item goes through the same queue (and counts against the same bound); its
+chunks come back on the worker's connection as ``Chunk`` frames. When its reader goes away
+the worker holding it gets a ``Cancel``; if no worker has it yet, it leaves the queue.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncGenerator, Iterable
 
 from scaleserve.errors import Overloaded, UnknownModel, WorkerLost
 from scaleserve.model.spec import ModelSpec
@@ -62,6 +66,23 @@ class EmbeddedBroker:
         )
         return await request.wait(timeout_s)
 
+    async def stream(
+        self, model: str, payload: bytes, timeout_s: float
+    ) -> AsyncGenerator[bytes, None]:
+        queue = self._queue(model)
+        if not queue.has_room(1):
+            raise Overloaded(model, queue.bound)
+        stream = self._pending.open_stream(model, timeout_s)
+        now = time.time()
+        queue.put([WorkItem(stream.item_id, payload, now + timeout_s, now, stream=True)])
+        try:
+            while (chunk := await stream.next()) is not None:
+                yield chunk
+        finally:
+            stream.close()
+            if not stream.answered:
+                self._cancel(queue, stream.item_id)
+
     def depth(self, model: str) -> int:
         return self._queue(model).depth
 
@@ -76,6 +97,15 @@ class EmbeddedBroker:
             return self._queues[model]
         except KeyError:
             raise UnknownModel(model) from None
+
+    def _cancel(self, queue: ModelQueue, item_id: int) -> None:
+        """Stop a stream nobody reads: out of the queue if no worker has it yet, else tell
+        the worker holding it."""
+        if queue.discard(item_id):
+            return
+        for link in self._links:
+            if link.cancel(item_id):
+                return
 
     async def _serve_link(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         link = WorkerLink(self, writer)
@@ -113,6 +143,9 @@ class WorkerLink:
                 self._pull(max_items, timeout_s)
             case frames.Results(results=results):
                 self._resolve(results)
+            case frames.Chunk(id=item_id, data=data):
+                if item_id in self._held:
+                    self._broker._pending.push_chunk(item_id, data)
             case frames.Hello():
                 self._hello(frame)
             case frames.Bye():
@@ -134,6 +167,13 @@ class WorkerLink:
 
     def abort(self) -> None:
         self._writer.close()
+
+    def cancel(self, item_id: int) -> bool:
+        """Tell the worker to stop streaming ``item_id``; False if it does not hold it."""
+        if item_id not in self._held:
+            return False
+        self._send(frames.Cancel(item_id))
+        return True
 
     def _hello(self, hello: frames.Hello) -> None:
         self._queue = self._broker._queue(hello.model)

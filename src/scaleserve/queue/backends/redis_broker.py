@@ -14,7 +14,7 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncGenerator, Iterable
 from typing import cast
 
 from redis.asyncio import Redis
@@ -93,6 +93,34 @@ class RedisBroker:
             raise Overloaded(model, spec.max_queue_items)
         return await request.wait(timeout_s)
 
+    async def stream(
+        self, model: str, payload: bytes, timeout_s: float
+    ) -> AsyncGenerator[bytes, None]:
+        spec = self._spec(model)
+        stream = self._pending.open_stream(model, timeout_s)
+        now = time.time()
+        fields = redis_wire.sync_item_fields(
+            payload, now + timeout_s, now, self._reply_key, stream.item_id, stream=True
+        )
+        try:
+            ids = await self._scripts.enqueue(
+                keys=[self._keys.stream(model), self._keys.depth(model)],
+                args=[spec.max_queue_items, 1, len(fields), *fields],
+            )
+        except REDIS_ERRORS as exc:
+            stream.close()
+            raise unavailable(exc) from exc
+        if ids == -1:
+            stream.close()
+            raise Overloaded(model, spec.max_queue_items)
+        try:
+            while (chunk := await stream.next()) is not None:
+                yield chunk
+        finally:
+            stream.close()
+            if not stream.answered:
+                await self._cancel(stream.item_id, timeout_s)
+
     def depth(self, model: str) -> int:
         return self._stat(model, "depth")
 
@@ -101,6 +129,12 @@ class RedisBroker:
 
     def ready_workers(self, model: str) -> int:
         return self._stat(model, "workers")
+
+    async def _cancel(self, item_id: int, timeout_s: float) -> None:
+        """Tell whichever worker runs the streamed item that nobody reads it any more."""
+        key = self._keys.stream_cancelled(self._reply_key, item_id)
+        with contextlib.suppress(*REDIS_ERRORS):
+            await self._redis.set(key, 1, ex=max(1, int(timeout_s) + 1))
 
     def _spec(self, model: str) -> ModelSpec:
         try:
@@ -129,7 +163,10 @@ class RedisBroker:
             for _, entries in answer:
                 for entry_id, fields in entries:
                     last_id = entry_id.decode()
-                    self._pending.resolve(redis_wire.parse_reply(fields))
+                    if b"c" in fields:
+                        self._pending.push_chunk(int(fields[b"i"]), fields[b"c"])
+                    else:
+                        self._pending.resolve(redis_wire.parse_reply(fields))
 
     async def _refresh_stats(self) -> None:
         """Queue depth and live workers for ``/metrics`` and ``/readyz``, read once a second."""

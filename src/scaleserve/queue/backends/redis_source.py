@@ -11,6 +11,7 @@ between means a redelivery, never a loss; a zombie's late result changes nothing
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import logging
@@ -18,20 +19,26 @@ import os
 import socket
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
+from scaleserve.errors import StreamCancelled
 from scaleserve.model.spec import ModelSpec
 from scaleserve.queue.backends import redis_wire
+from scaleserve.queue.backends.redis_connection import REDIS_ERRORS
 from scaleserve.queue.backends.redis_scripts import Scripts
 from scaleserve.queue.backends.redis_wire import GROUP, MalformedEntry, StreamItem
 from scaleserve.redis_keys import RedisKeys
 from scaleserve.types import FailureKind, ItemResult, WorkItem
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+RETRIES = 5
 
 _JOB_FAILURES = {
     FailureKind.MODEL: ("failed", "model_error"),
@@ -49,6 +56,20 @@ class RedisSourceSettings:
     block_ms: int = 1000
     """Longest single blocking read, so stop requests and reclaims are seen in time."""
     result_ttl_s: float = 24 * 3600.0
+
+    @classmethod
+    def from_env(cls) -> RedisSourceSettings:
+        """``SCALESERVE_CLAIM_IDLE_S``, ``SCALESERVE_MAX_DELIVERIES`` and
+        ``SCALESERVE_JOB_RESULT_TTL_S`` override the defaults."""
+        defaults = cls()
+        env = os.environ
+        claim_idle_s = float(env.get("SCALESERVE_CLAIM_IDLE_S", defaults.claim_idle_s))
+        return cls(
+            claim_idle_s=claim_idle_s,
+            claim_every_s=min(defaults.claim_every_s, claim_idle_s / 2),
+            max_deliveries=int(env.get("SCALESERVE_MAX_DELIVERIES", defaults.max_deliveries)),
+            result_ttl_s=float(env.get("SCALESERVE_JOB_RESULT_TTL_S", defaults.result_ttl_s)),
+        )
 
 
 def consumer_name() -> str:
@@ -93,6 +114,26 @@ class RedisWorkSource:
         await self._redis.zrem(self._keys.workers(self._spec.name), self.consumer)
 
     async def read(self, max_items: int, timeout_s: float | None) -> list[WorkItem]:
+        return await self._retrying(self._read, max_items, timeout_s)
+
+    async def reply(self, results: list[ItemResult]) -> None:
+        # safe to repeat: job results are first-writer-wins and an entry is acknowledged once
+        await self._retrying(self._reply, results)
+
+    async def _retrying(self, operation: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """Ride out a brief Redis failure (or a timeout after this process was paused);
+        give up after ``RETRIES`` so the supervisor restarts a worker cut off for good."""
+        for attempt in range(RETRIES):
+            try:
+                return await operation(*args)
+            except REDIS_ERRORS as exc:
+                if attempt == RETRIES - 1:
+                    raise
+                log.warning("Redis call failed (%r); retrying", exc)
+                await asyncio.sleep(min(2.0, 0.1 * 2**attempt))
+        raise AssertionError("unreachable")
+
+    async def _read(self, max_items: int, timeout_s: float | None) -> list[WorkItem]:
         give_up_at = None if timeout_s is None else time.monotonic() + timeout_s
         while not self._closing:
             if self._suspects:
@@ -107,16 +148,30 @@ class RedisWorkSource:
                 return []
         return []
 
-    async def reply(self, results: list[ItemResult]) -> None:
+    async def _reply(self, results: list[ItemResult]) -> None:
         now = time.time()
         entry_ids: list[str] = []
         async with self._redis.pipeline(transaction=False) as pipe:
             for result in results:
-                item = self._held.pop(result.id)
+                item = self._held[result.id]
                 entry_ids.append(item.entry_id)
                 await self._record(pipe, item, result, now)
             await self._ack(pipe, entry_ids)
             await pipe.execute()
+        for result in results:
+            del self._held[result.id]
+
+    async def send_chunk(self, item_id: int, data: bytes) -> None:
+        item = self._held[item_id]
+        if item.reply_to is None or item.item_id is None:
+            raise MalformedEntry(f"entry {item.entry_id} is not a streamed request")
+        chunk: dict[Any, Any] = redis_wire.chunk_fields(item.item_id, data)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.xadd(item.reply_to, chunk, maxlen=100_000, approximate=True)
+            pipe.exists(self._keys.stream_cancelled(item.reply_to, item.item_id))
+            _, cancelled = await pipe.execute()
+        if cancelled:
+            raise StreamCancelled(item_id)
 
     def _block_ms(self, give_up_at: float | None) -> int | None:
         if give_up_at is None:
@@ -184,7 +239,11 @@ class RedisWorkSource:
                 continue
             local_id = next(self._ids)
             self._held[local_id] = item
-            items.append(WorkItem(local_id, item.payload, item.deadline, item.enqueued_at))
+            items.append(
+                WorkItem(
+                    local_id, item.payload, item.deadline, item.enqueued_at, stream=item.stream
+                )
+            )
         return items
 
     async def _start_jobs(self, items: list[StreamItem], deliveries: int) -> set[str]:

@@ -24,13 +24,33 @@ StreamRead = list[tuple[bytes, list[tuple[bytes, RawFields]]]]
 
 
 def sync_item_fields(
-    payload: bytes, deadline: float, now: float, reply_to: str, item_id: int
+    payload: bytes,
+    deadline: float,
+    now: float,
+    reply_to: str,
+    item_id: int,
+    *,
+    stream: bool = False,
 ) -> Fields:
-    return ["p", payload, "d", repr(deadline), "t", repr(now), "g", reply_to, "i", item_id]
+    """A synchronous item; ``stream`` ones run through ``predict_stream`` (``s`` = 1)."""
+    return [
+        "p",
+        payload,
+        "d",
+        repr(deadline),
+        "t",
+        repr(now),
+        "g",
+        reply_to,
+        "i",
+        item_id,
+        "s",
+        int(stream),
+    ]
 
 
 def job_item_fields(payload: bytes, deadline: float, now: float, job_id: str, index: int) -> Fields:
-    return ["p", payload, "d", repr(deadline), "t", repr(now), "j", job_id, "x", index]
+    return ["p", payload, "d", repr(deadline), "t", repr(now), "j", job_id, "x", index, "s", 0]
 
 
 def flatten(items: list[Fields]) -> Fields:
@@ -49,6 +69,7 @@ class StreamItem:
     item_id: int | None = None
     job_id: str | None = None
     index: int | None = None
+    stream: bool = False
 
 
 class MalformedEntry(ValueError):
@@ -77,6 +98,7 @@ def parse_item(entry_id: bytes | str, fields: dict[bytes, bytes]) -> StreamItem:
             enqueued_at,
             reply_to=fields[b"g"].decode("ascii"),
             item_id=int(fields[b"i"]),
+            stream=fields.get(b"s") == b"1",
         )
     except (KeyError, ValueError, UnicodeDecodeError) as exc:
         raise MalformedEntry(f"entry {entry}: {exc!r}") from None
@@ -89,6 +111,10 @@ def reply_fields(result: ItemResult, item_id: int) -> dict[str, bytes | str | in
     return {"i": item_id, "f": kind.value, "e": result.error or ""}
 
 
+def chunk_fields(item_id: int, data: bytes) -> dict[str, bytes | int]:
+    return {"i": item_id, "c": data}
+
+
 def parse_reply(fields: dict[bytes, bytes]) -> ItemResult:
     item_id = int(fields[b"i"])
     if b"o" in fields:
@@ -98,10 +124,10 @@ def parse_reply(fields: dict[bytes, bytes]) -> ItemResult:
     )
 
 
-async def ensure_group(redis: Redis, stream: str) -> None:
-    """Create the workers' consumer group (and the stream) unless they exist."""
+async def ensure_group(redis: Redis, stream: str, group: str = GROUP) -> None:
+    """Create a consumer group (and the stream) unless they exist; the workers' by default."""
     try:
-        await redis.xgroup_create(stream, GROUP, id="0", mkstream=True)
+        await redis.xgroup_create(stream, group, id="0", mkstream=True)
     except ResponseError as exc:
         if "BUSYGROUP" not in str(exc):
             raise

@@ -1,0 +1,1 @@
+"""Cache tiers: ``memory`` (in each gateway) and ``redis`` (shared by all gateways)."""

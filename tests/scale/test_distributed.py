@@ -247,3 +247,25 @@ def test_durable_mode_refuses_a_redis_that_can_lose_jobs(redis_url: str) -> None
     )
     assert result.returncode == 2
     assert "appendonly" in result.stderr
+
+
+async def test_a_poison_job_is_dead_lettered_without_holding_up_others(
+    deployment: dict[str, str], redis: Redis
+) -> None:
+    with (
+        running_workers(PROBE, args=["--workers", "2"], env=deployment),
+        running_service(PROBE, command="api", env=deployment) as gateway,
+    ):
+        async with httpx.AsyncClient(base_url=gateway.base_url, timeout=60) as client:
+            response = await client.post(
+                "/v1/jobs", json={"model": "probe", "inputs": [{"value": 0, "crash": True}]}
+            )
+            poison = response.json()["id"]
+            healthy = [await submit_job(client, n) for n in range(1, 6)]
+            others = [await wait_ended(client, job_id) for job_id in healthy]
+            poisoned = await wait_ended(client, poison)
+    assert [j["status"] for j in others] == ["succeeded"] * 5
+    assert poisoned["status"] == "failed"
+    assert "delivered 4 times" in poisoned["error"]["message"]
+    dead = RedisKeys(deployment["SCALESERVE_REDIS_PREFIX"]).dead_letters("probe")
+    assert await redis.xlen(dead) == 1

@@ -2,9 +2,10 @@
 
 A worker reads new entries of its model's stream through the consumer group, and every
 ``claim_every_s`` takes over entries another worker has held for ``claim_idle_s`` without
-acknowledging them (it died or stalled). Such entries are suspects: they run one at a time,
-so a poison item cannot take healthy ones down with it again, and an entry delivered more
-than ``max_deliveries`` times goes to the dead-letter stream and fails. Results are
+acknowledging them (it died or stalled). Such entries are suspects: they are taken over
+and run one at a time, so a poison item cannot take healthy ones down with it again, and
+an entry delivered more than ``max_deliveries`` times goes to the dead-letter stream and
+fails. Results are
 recorded (job items: first writer wins) before the entries are acknowledged, so a crash in
 between means a redelivery, never a loss; a zombie's late result changes nothing.
 """
@@ -192,18 +193,23 @@ class RedisWorkSource:
         return await self._admit(entries, deliveries=1)
 
     async def _reclaim_if_due(self) -> None:
+        """Take over one abandoned entry, if any is due, and look for the next at once.
+
+        One at a time: a worker holding several suspects that dies on the first (a poison
+        item) would raise the delivery count of all of them without having run them.
+        """
         now = time.monotonic()
         if now < self._next_claim:
             return
-        self._next_claim = now + self._settings.claim_every_s
         _, claimed, _ = await self._redis.xautoclaim(
             self._stream,
             GROUP,
             self.consumer,
             min_idle_time=int(self._settings.claim_idle_s * 1000),
             start_id="0-0",
-            count=32,
+            count=1,
         )
+        self._next_claim = now if claimed else now + self._settings.claim_every_s
         for entry_id, fields in claimed:
             deliveries = await self._deliveries(entry_id)
             if deliveries > self._settings.max_deliveries:

@@ -19,7 +19,7 @@ from typing import cast
 
 from redis.asyncio import Redis
 
-from scaleserve.errors import Overloaded, UnknownModel
+from scaleserve.errors import Overloaded, ServingError, UnknownModel
 from scaleserve.model.spec import ModelSpec
 from scaleserve.queue.backends import redis_wire
 from scaleserve.queue.backends.redis_connection import REDIS_ERRORS, unavailable
@@ -76,21 +76,10 @@ class RedisBroker:
             for p, item_id in zip(payloads, request.item_ids, strict=True)
         ]
         try:
-            ids = await self._scripts.enqueue(
-                keys=[self._keys.stream(model), self._keys.depth(model)],
-                args=[
-                    spec.max_queue_items,
-                    len(fields),
-                    len(fields[0]),
-                    *redis_wire.flatten(fields),
-                ],
-            )
-        except REDIS_ERRORS as exc:
+            await self._enqueue(spec, fields)
+        except ServingError:
             self._pending.forget(request)
-            raise unavailable(exc) from exc
-        if ids == -1:
-            self._pending.forget(request)
-            raise Overloaded(model, spec.max_queue_items)
+            raise
         return await request.wait(timeout_s)
 
     async def stream(
@@ -103,16 +92,10 @@ class RedisBroker:
             payload, now + timeout_s, now, self._reply_key, stream.item_id, stream=True
         )
         try:
-            ids = await self._scripts.enqueue(
-                keys=[self._keys.stream(model), self._keys.depth(model)],
-                args=[spec.max_queue_items, 1, len(fields), *fields],
-            )
-        except REDIS_ERRORS as exc:
+            await self._enqueue(spec, [fields])
+        except ServingError:
             stream.close()
-            raise unavailable(exc) from exc
-        if ids == -1:
-            stream.close()
-            raise Overloaded(model, spec.max_queue_items)
+            raise
         try:
             while (chunk := await stream.next()) is not None:
                 yield chunk
@@ -120,6 +103,19 @@ class RedisBroker:
             stream.close()
             if not stream.answered:
                 await self._cancel(stream.item_id, timeout_s)
+
+    async def _enqueue(self, spec: ModelSpec, items: list[redis_wire.Fields]) -> None:
+        """Admit and queue ``items`` in one Lua step: ``QueueUnavailable`` when Redis cannot
+        be reached, ``Overloaded`` (nothing queued) when the model's bound would be passed."""
+        try:
+            ids = await self._scripts.enqueue(
+                keys=[self._keys.stream(spec.name), self._keys.depth(spec.name)],
+                args=[spec.max_queue_items, len(items), len(items[0]), *redis_wire.flatten(items)],
+            )
+        except REDIS_ERRORS as exc:
+            raise unavailable(exc) from exc
+        if ids == -1:
+            raise Overloaded(spec.name, spec.max_queue_items)
 
     def depth(self, model: str) -> int:
         return self._stat(model, "depth")

@@ -42,7 +42,7 @@ def _redis_reachable() -> bool:
         return False
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def redis_url() -> str:
     """The real Redis on loopback; tests skip without it, except in CI where they must run."""
     if not _redis_reachable():

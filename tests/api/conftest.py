@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,9 +14,16 @@ ROOT = Path(__file__).parents[2]
 STREAM_APP = ROOT / "tests" / "fixtures" / "stream_app.py"
 
 
-@pytest.fixture(scope="session")
-def stream_service() -> Iterator[Service]:
-    with running_service(STREAM_APP) as running:
+@pytest.fixture(scope="session", params=["embedded", "redis"])
+def stream_service(request: pytest.FixtureRequest) -> Iterator[Service]:
+    """The streaming models, served on the embedded queue and on Redis."""
+    env = {}
+    if request.param == "redis":
+        env = {
+            "SCALESERVE_REDIS_URL": request.getfixturevalue("redis_url"),
+            "SCALESERVE_REDIS_PREFIX": f"sstest-{uuid.uuid4().hex[:12]}",
+        }
+    with running_service(STREAM_APP, env=env) as running:
         yield running
 
 

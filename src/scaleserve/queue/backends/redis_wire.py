@@ -105,10 +105,12 @@ def parse_item(entry_id: bytes | str, fields: dict[bytes, bytes]) -> StreamItem:
 
 
 def reply_fields(result: ItemResult, item_id: int) -> dict[str, bytes | str | int]:
+    """``o`` an output, ``f``/``e`` a failure, neither: a streamed item ended well."""
     if result.output is not None:
         return {"i": item_id, "o": result.output}
-    kind = result.failure or FailureKind.MODEL
-    return {"i": item_id, "f": kind.value, "e": result.error or ""}
+    if result.failure is None:
+        return {"i": item_id}
+    return {"i": item_id, "f": result.failure.value, "e": result.error or ""}
 
 
 def chunk_fields(item_id: int, data: bytes) -> dict[str, bytes | int]:
@@ -119,6 +121,8 @@ def parse_reply(fields: dict[bytes, bytes]) -> ItemResult:
     item_id = int(fields[b"i"])
     if b"o" in fields:
         return ItemResult(item_id, output=fields[b"o"])
+    if b"f" not in fields:
+        return ItemResult(item_id)
     return ItemResult(
         item_id, failure=FailureKind(fields[b"f"].decode()), error=fields[b"e"].decode()
     )

@@ -138,7 +138,7 @@ def run_redis_hits(args: argparse.Namespace) -> Row:
         try:
             return measure_cached_echo("redis hit (memory tier off)", service, args)
         finally:
-            post(service.base_url + "/v1/models/cached-echo/cache", None, method="DELETE")
+            post(service.admin_url + "/admin/models/cached-echo/cache", None, method="DELETE")
 
 
 def measure_cached_echo(name: str, service: Any, args: argparse.Namespace) -> Row:

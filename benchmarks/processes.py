@@ -30,6 +30,9 @@ READY_TIMEOUT_S = 180.0
 # embeddings example turns it on), 200 rotating bodies would be answered from memory.
 # No memory tier and no Redis URL leaves the cache with no tier, so every item is computed.
 SERVICE_ENV = {"SCALESERVE_CACHE_MEMORY_TIER": "off", "SCALESERVE_REDIS_URL": ""}
+AUTH_ENV = "BENCH_AUTHORIZATION"
+"""The ``Authorization`` header of the service under test: set when it starts, read by the
+answer check, the metrics scrapes and wrk's script (processes inherit the environment)."""
 STOP_TIMEOUT_S = 30.0
 
 
@@ -43,9 +46,19 @@ class Baseline:
 
 @contextlib.contextmanager
 def scaleserve_service(target: Path, port: int) -> Iterator[Service]:
-    """Run ``scaleserve serve target --port port`` until ready; stop it and its workers on exit."""
-    argv = [sys.executable, "-m", "scaleserve", "serve", str(target), "--port", str(port)]
-    with _logged_process(argv, port, "scaleserve", SERVICE_ENV) as (process, log_file):
+    """Run ``scaleserve serve target --port port`` until ready, with authentication on (as
+    users run it) and a tenant of its own; stop it and its workers on exit."""
+    from scaleserve.testing import tenants_command
+
+    data_dir = tempfile.TemporaryDirectory(prefix="bench-data-")
+    key = tenants_command("create", "bench", data_dir=data_dir.name)["key"]
+    os.environ[AUTH_ENV] = f"Bearer {key}"
+    argv = [sys.executable, "-m", "scaleserve", "serve", str(target), "--port", str(port),
+            "--admin-port", "0", "--data-dir", data_dir.name]  # fmt: skip
+    with (
+        data_dir,
+        _logged_process(argv, port, "scaleserve", SERVICE_ENV) as (process, log_file),
+    ):
         service = Service(process, f"http://127.0.0.1:{port}", log_file)
         try:
             service.wait_ready(READY_TIMEOUT_S)
@@ -82,7 +95,7 @@ def fastapi_baseline(port: int) -> Iterator[Baseline]:
 def check_answer(url: str, item: Any) -> list[Any]:
     """POST one item to a predict ``url``; return the outputs, or raise naming what came back."""
     body = json.dumps({"inputs": [item]}).encode()
-    request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    request = urllib.request.Request(url, body, {"Content-Type": "application/json", **auth()})
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
             outputs = json.loads(response.read())["outputs"]
@@ -91,6 +104,12 @@ def check_answer(url: str, item: Any) -> list[Any]:
     if not isinstance(outputs, list) or len(outputs) != 1:
         raise RuntimeError(f"{url} answered {outputs!r:.200} for one input")
     return outputs
+
+
+def auth() -> dict[str, str]:
+    """The header that authenticates with the service under test (none for the baseline)."""
+    value = os.environ.get(AUTH_ENV)
+    return {"Authorization": value} if value else {}
 
 
 @contextlib.contextmanager

@@ -6,6 +6,7 @@ the run the workers spent inside ``predict``.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 import urllib.request
@@ -15,6 +16,11 @@ _SAMPLE = re.compile(r"^(scaleserve_[a-z_]+)\{([^}]*)\}\s+(\S+)$", re.MULTILINE)
 _BATCH = "scaleserve_batch_size"
 _INFERENCE = "scaleserve_inference_duration_seconds"
 _DEPTH = "scaleserve_queue_depth"
+
+
+def _auth() -> dict[str, str]:
+    value = os.environ.get("BENCH_AUTHORIZATION")  # see processes.AUTH_ENV
+    return {"Authorization": value} if value else {}
 
 
 @dataclass(frozen=True)
@@ -37,7 +43,8 @@ class ServiceMetrics:
 
     def scrape(self) -> dict[str, float]:
         """Every ``scaleserve_*`` sample labelled with this model alone, by name."""
-        with urllib.request.urlopen(self.base_url + "/metrics", timeout=10) as response:
+        request = urllib.request.Request(self.base_url + "/metrics", headers=_auth())
+        with urllib.request.urlopen(request, timeout=10) as response:
             text = response.read().decode()
         label = f'model="{self.model}"'
         return {

@@ -47,6 +47,8 @@ def write_script(path: Path, bodies: list[Any]) -> Path:
     path.write_text(
         'wrk.method = "POST"\n'
         'wrk.headers["Content-Type"] = "application/json"\n'
+        'local authorization = os.getenv("BENCH_AUTHORIZATION")\n'
+        'if authorization then wrk.headers["Authorization"] = authorization end\n'
         f"local bodies = {{\n{literals}\n}}\n"
         "local requests = {}\n"
         "local next_index = 0\n"

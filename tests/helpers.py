@@ -27,12 +27,18 @@ def metric_value(text: str, name: str, **labels: str) -> float:
 
 
 async def wait_for_metric(
-    client: httpx.AsyncClient, name: str, at_least: float, timeout_s: float = 30, **labels: str
+    client: httpx.AsyncClient,
+    name: str,
+    at_least: float,
+    timeout_s: float = 30,
+    headers: dict[str, str] | None = None,
+    **labels: str,
 ) -> float:
-    """Poll ``/metrics`` until the sample reaches ``at_least``."""
+    """Poll ``/metrics`` (sending ``headers``) until the sample reaches ``at_least``."""
     async with asyncio.timeout(timeout_s):
         while True:
-            value = metric_value((await client.get("/metrics")).text, name, **labels)
+            response = await client.get("/metrics", headers=headers)
+            value = metric_value(response.text, name, **labels)
             if value >= at_least:
                 return value
             await asyncio.sleep(0.02)

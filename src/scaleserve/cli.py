@@ -14,6 +14,15 @@ def _root() -> None:
     """Serve AI models at scale."""
 
 
+def _add_tenants() -> None:
+    from scaleserve.tenants_cli import app as tenants
+
+    app.add_typer(tenants, name="tenants")
+
+
+_add_tenants()
+
+
 Target = Annotated[
     str,
     typer.Argument(
@@ -33,6 +42,15 @@ RedisUrl = Annotated[
     str | None,
     typer.Option(help="Redis shared by all gateways and workers (redis://host:port/db)."),
 ]
+NoAuth = Annotated[
+    bool,
+    typer.Option(
+        "--no-auth", help="Serve without API keys (refused unless listening on loopback)."
+    ),
+]
+AdminPort = Annotated[
+    int | None, typer.Option(help="Port of the admin listener (default: --port + 1).")
+]
 Durable = Annotated[
     bool | None,
     typer.Option("--durable/--no-durable", help="Refuse a Redis that may lose accepted jobs."),
@@ -49,6 +67,8 @@ def serve(
     data_dir: DataDir = None,
     redis: RedisUrl = None,
     durable: Durable = None,
+    no_auth: NoAuth = False,
+    admin_port: AdminPort = None,
 ) -> None:
     """Start the gateway and the worker processes of every model in TARGET."""
     _start(
@@ -61,6 +81,8 @@ def serve(
         data_dir=data_dir,
         redis_url=redis,
         durable=durable,
+        auth=False if no_auth else None,
+        admin_port=admin_port,
     )
 
 
@@ -72,10 +94,20 @@ def api(
     port: Port = None,
     log_level: LogLevel = None,
     durable: Durable = None,
+    no_auth: NoAuth = False,
+    admin_port: AdminPort = None,
 ) -> None:
     """Start only a gateway for the models in TARGET, on Redis (run any number of them)."""
     _start(
-        "api", target, host=host, port=port, log_level=log_level, redis_url=redis, durable=durable
+        "api",
+        target,
+        host=host,
+        port=port,
+        log_level=log_level,
+        redis_url=redis,
+        durable=durable,
+        auth=False if no_auth else None,
+        admin_port=admin_port,
     )
 
 

@@ -5,16 +5,24 @@ Domain code raises these; only ``scaleserve.api`` turns them into HTTP responses
     ScaleserveError
     ├── ConfigError            a model class or a target is declared wrongly
     ├── RequestError           the client sent something scaleserve will not run
+    │   ├── InvalidModelName   a name that no model could have (not an identifier)
     │   ├── UnknownModel       no model of that name is served
     │   │   └── UnknownVersion  the model serves another version
     │   ├── JobNotFound        no such job (or not the caller's)
     │   ├── JobNotCancellable  the job has started or ended
     │   ├── InvalidInput       the body does not match the model's declared types
     │   │   └── MalformedJSON  the body is not JSON at all
+    │   ├── JsonLimitExceeded  the body is JSON, nested too deep or with numbers too large
     │   ├── MethodNotAllowed   the route exists, not for that method
     │   ├── UnsupportedMedia   the body is not JSON
     │   ├── BodyTooLarge       the body is over the configured limit
-    │   └── WebhookRefused     a webhook URL points where scaleserve will not call
+    │   ├── WebhookRefused     a webhook URL points where scaleserve will not call
+    │   ├── Unauthenticated    no valid API key (missing, malformed, unknown or revoked)
+    │   ├── Forbidden          a valid key that may not use this surface (admin vs tenant)
+    │   ├── RateLimited        the tenant is over a rate, quota or concurrency limit
+    │   │   └── QuotaExceeded  the tenant used up a daily quota
+    │   ├── UnknownTenant      no tenant of that name (admin surface)
+    │   └── TenantExists       a tenant of that name exists already (admin surface)
     ├── StreamCancelled        (worker side) the client of a stream went away
     └── ServingError           accepted work could not be answered
         ├── Overloaded         the model's queue is full (retry later)
@@ -41,6 +49,17 @@ class ConfigError(ScaleserveError):
 
 class RequestError(ScaleserveError):
     """The client sent something scaleserve will not run."""
+
+
+class InvalidModelName(RequestError):
+    """A model name that is not an identifier (a path, an encoded ``..``): no model has it."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"{name[:80]!r} is not a model name: a name is 1 to 64 of a-z, 0-9, '.', '_', '-', "
+            "starting with a letter or digit"
+        )
+        self.name = name
 
 
 class UnknownModel(RequestError):
@@ -79,6 +98,10 @@ class MalformedJSON(InvalidInput):
     """The body is not valid JSON."""
 
 
+class JsonLimitExceeded(RequestError):
+    """The body is JSON but nested deeper, or holds numbers larger, than the gateway takes."""
+
+
 class MethodNotAllowed(RequestError):
     def __init__(self, method: str, allowed: str) -> None:
         super().__init__(f"method {method} is not allowed here; use {allowed}")
@@ -103,6 +126,44 @@ class WebhookRefused(RequestError):
     def __init__(self, reason: str) -> None:
         super().__init__(f"webhook URL refused: {reason}")
         self.reason = reason
+
+
+class Unauthenticated(RequestError):
+    """No valid API key. One message for every cause, so callers learn nothing from it."""
+
+    def __init__(self) -> None:
+        super().__init__("a valid API key is required: send 'Authorization: Bearer <key>'")
+
+
+class Forbidden(RequestError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
+
+class RateLimited(RequestError):
+    """The tenant is over one of its limits; ``limit`` names which one."""
+
+    def __init__(self, limit: str, retry_after_s: float, message: str | None = None) -> None:
+        super().__init__(message or f"over the tenant's {limit} limit; retry later")
+        self.limit = limit
+        self.retry_after_s = retry_after_s
+
+
+class QuotaExceeded(RateLimited):
+    def __init__(self, limit: str, retry_after_s: float) -> None:
+        super().__init__(limit, retry_after_s, f"the tenant's {limit} quota is used up for today")
+
+
+class UnknownTenant(RequestError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no tenant named {name[:64]!r}")
+        self.name = name
+
+
+class TenantExists(RequestError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"a tenant named {name!r} exists already")
+        self.name = name
 
 
 class StreamCancelled(ScaleserveError):

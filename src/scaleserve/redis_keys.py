@@ -58,3 +58,44 @@ class RedisKeys:
     def webhooks(self) -> str:
         """Stream of ended jobs whose webhook must be delivered (consumer group ``webhooks``)."""
         return f"{self.prefix}:webhooks"
+
+    # -- tenancy -----------------------------------------------------------------------------
+    def tenants(self) -> str:
+        """Set of every tenant name (the reserved admin owner included)."""
+        return f"{self.prefix}:tenants"
+
+    def tenant(self, name: str) -> str:
+        """Hash: the tenant record (limits, created and revoked times)."""
+        return f"{self.prefix}:tenant:{name}"
+
+    def tenant_keys(self, name: str) -> str:
+        """Set of the ids of the tenant's API keys."""
+        return f"{self.prefix}:tenant:{name}:keys"
+
+    def api_key(self, key_hash: str) -> str:
+        """Hash: one API key's record, found by the keyed hash of the key."""
+        return f"{self.prefix}:apikey:{key_hash}"
+
+    def api_key_ids(self) -> str:
+        """Hash: API key id -> keyed hash of the key (to revoke or list keys by id)."""
+        return f"{self.prefix}:apikey-ids"
+
+    def key_pepper(self) -> str:
+        """The secret that API keys are hashed with, shared by every gateway."""
+        return f"{self.prefix}:key-pepper"
+
+    def usage(self, tenant: str) -> str:
+        """Hash: ``{model}|{day}|{measure}`` -> the tenant's running total."""
+        return f"{self.prefix}:usage:{tenant}"
+
+    def rate_buckets(self, tenant: str) -> str:
+        """Hash: the tenant's token buckets (tokens and last refill time per bucket)."""
+        return f"{self.prefix}:limit:{tenant}:buckets"
+
+    def daily_counts(self, tenant: str, day: str) -> str:
+        """Hash: the tenant's requests and items admitted on ``day`` (expires after it)."""
+        return f"{self.prefix}:limit:{tenant}:day:{day}"
+
+    def in_flight(self, tenant: str) -> str:
+        """Sorted set: the tenant's requests in flight, scored by when their lease expires."""
+        return f"{self.prefix}:limit:{tenant}:inflight"

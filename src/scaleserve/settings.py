@@ -11,8 +11,10 @@ from typing import Any
 from scaleserve.cache.settings import CacheSettings
 from scaleserve.errors import ConfigError
 from scaleserve.jobs.settings import JobSettings
+from scaleserve.tenancy.settings import TenancySettings
 
 ENV_PREFIX = "SCALESERVE_"
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 def _env(name: str, default: Any, cast: Callable[[str], Any]) -> Any:
@@ -78,16 +80,26 @@ class ServeSettings:
     """Where the embedded service keeps what must survive a restart (the job database)."""
     jobs: JobSettings = field(default_factory=JobSettings)
     cache: CacheSettings = field(default_factory=CacheSettings)
+    tenancy: TenancySettings = field(default_factory=TenancySettings)
 
     @classmethod
     def from_env(cls, target: str, **overrides: Any) -> ServeSettings:
         """Settings from the environment, with non-``None`` ``overrides`` (CLI flags) on top."""
         gateway_fields = {"host", "port", "max_body_bytes", "max_timeout_s", "drain_timeout_s"}
+        tenancy_fields = {"auth", "admin_host", "admin_port"}
         gateway = replace(
             GatewaySettings.from_env(),
             **{k: v for k, v in overrides.items() if k in gateway_fields and v is not None},
         )
-        rest = {k: v for k, v in overrides.items() if k not in gateway_fields and v is not None}
+        tenancy = replace(
+            _tenancy_from_env(),
+            **{k: v for k, v in overrides.items() if k in tenancy_fields and v is not None},
+        )
+        rest = {
+            k: v
+            for k, v in overrides.items()
+            if k not in gateway_fields | tenancy_fields and v is not None
+        }
         settings = cls(
             target=target,
             workers=_env("WORKERS", None, int),
@@ -109,8 +121,33 @@ class ServeSettings:
                 memory_tier=_env("CACHE_MEMORY_TIER", CacheSettings.memory_tier, _bool),
                 redis_timeout_s=_env("CACHE_REDIS_TIMEOUT_S", CacheSettings.redis_timeout_s, float),
             ),
+            tenancy=tenancy,
         )
         settings = replace(settings, **rest)
         if settings.workers is not None and settings.workers < 1:
             raise ConfigError("--workers must be at least 1")
+        if not settings.tenancy.auth and settings.gateway.host not in LOOPBACK_HOSTS:
+            raise ConfigError(
+                f"--no-auth is refused when listening on {settings.gateway.host}: without API "
+                "keys anyone who reaches the port can use every model; listen on 127.0.0.1"
+            )
         return settings
+
+    @property
+    def admin_port(self) -> int:
+        port = self.tenancy.admin_port
+        return self.gateway.port + 1 if port is None else port
+
+
+def _tenancy_from_env() -> TenancySettings:
+    defaults = TenancySettings()
+    return TenancySettings(
+        auth=_env("AUTH", defaults.auth, _bool),
+        admin_host=_env("ADMIN_HOST", defaults.admin_host, str),
+        admin_port=_env("ADMIN_PORT", defaults.admin_port, int),
+        key_cache_ttl_s=_env("KEY_CACHE_TTL_S", defaults.key_cache_ttl_s, float),
+        usage_flush_interval_s=_env(
+            "USAGE_FLUSH_INTERVAL_S", defaults.usage_flush_interval_s, float
+        ),
+        key_pepper=_env("KEY_PEPPER", defaults.key_pepper, str),
+    )

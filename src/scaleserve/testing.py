@@ -1,12 +1,16 @@
 """Test doubles and helpers that scaleserve ships for its users' tests (and its own).
 
 ``running_service`` starts a real ``scaleserve serve`` process on a free port and waits
-until it is ready; the ``Service`` it yields knows its URL and its worker processes.
+until it is ready; the ``Service`` it yields knows its URL and its worker processes. With
+``auth=True`` it first creates, with ``scaleserve tenants``, a tenant ``default`` and an
+admin key, which the ``Service`` carries (``headers``, ``admin_headers``); otherwise the
+service runs with ``--no-auth`` on loopback.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -19,7 +23,7 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 
 def free_port() -> int:
@@ -35,6 +39,19 @@ class Service:
     process: subprocess.Popen[bytes]
     base_url: str
     log_file: IO[bytes]
+    admin_url: str = ""
+    api_key: str | None = None
+    """The key of tenant ``default`` (``None``: the service runs without authentication)."""
+    admin_key: str | None = None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Headers that authenticate as tenant ``default`` (none without authentication)."""
+        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+
+    @property
+    def admin_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.admin_key}"} if self.admin_key else {}
 
     @property
     def pid(self) -> int:
@@ -96,27 +113,61 @@ def running_service(
     env: dict[str, str] | None = None,
     ready_timeout_s: float = 120.0,
     command: str = "serve",
+    auth: bool = False,
+    provision: bool = True,
 ) -> Iterator[Service]:
     """Start ``scaleserve serve target`` (or ``api``) on a free loopback port; stop it on exit.
 
-    Unless ``args`` name a ``--data-dir``, the service keeps its jobs in a fresh temporary
-    directory, so tests never see each other's jobs.
+    With ``auth`` (and ``provision``), a tenant ``default`` and an admin key are made first
+    and the ``Service`` carries them; without ``provision`` the service starts as a user's
+    would (printing its first keys itself).
+
+    Unless ``args`` name a ``--data-dir``, the service keeps its jobs and tenants in a fresh
+    temporary directory, so tests never see each other's.
     """
-    port = free_port()
-    argv = [sys.executable, "-m", "scaleserve", command, str(target), "--port", str(port), *args]
+    port, admin_port = free_port(), free_port()
+    argv = [sys.executable, "-m", "scaleserve", command, str(target), "--port", str(port),
+            "--admin-port", str(admin_port), *args]  # fmt: skip
     scratch = None
     if command == "serve" and "--data-dir" not in args:
         scratch = tempfile.TemporaryDirectory(prefix="scaleserve-data-")
         argv += ["--data-dir", scratch.name]
     if workers is not None:
         argv += ["--workers", str(workers)]
+    if not auth:
+        argv.append("--no-auth")
     try:
+        keys = _provision_keys(argv, env) if auth and provision else (None, None)
         with _process(argv, env, f"http://127.0.0.1:{port}") as service:
+            service.admin_url = f"http://127.0.0.1:{admin_port}"
+            service.api_key, service.admin_key = keys
             service.wait_ready(ready_timeout_s)
             yield service
     finally:
         if scratch is not None:
             scratch.cleanup()
+
+
+def tenants_command(
+    *args: str, env: dict[str, str] | None = None, data_dir: str | None = None
+) -> Any:
+    """Run ``scaleserve tenants ARGS`` and return what it printed (JSON)."""
+    where = ["--data-dir", data_dir] if data_dir else []
+    argv = [sys.executable, "-m", "scaleserve", "tenants", *where, *args]
+    done = subprocess.run(  # noqa: S603 - this interpreter and our own CLI
+        argv, capture_output=True, env={**os.environ, **(env or {})}, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"scaleserve tenants {' '.join(args)} failed: {done.stderr.decode()}")
+    return json.loads(done.stdout)
+
+
+def _provision_keys(argv: list[str], env: dict[str, str] | None) -> tuple[str, str]:
+    """A ``default`` tenant key and an admin key in the store the service will use."""
+    data_dir = _flag(argv, "--data-dir")
+    created = tenants_command("create", "default", env=env, data_dir=data_dir)
+    admin = tenants_command("admin-key", env=env, data_dir=data_dir)
+    return created["key"], admin["key"]
 
 
 @contextlib.contextmanager

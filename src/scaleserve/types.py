@@ -40,3 +40,4 @@ class ItemResult(msgspec.Struct, array_like=True, frozen=True):
     output: bytes | None = None
     failure: FailureKind | None = None
     error: str | None = None
+    compute_s: float = 0.0  # this item's share of its batch's model time

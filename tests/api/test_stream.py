@@ -129,7 +129,8 @@ async def test_bad_requests_get_native_problems(client: httpx.AsyncClient) -> No
     malformed = await client.post(
         URL, content=b'{"input":', headers={"content-type": "application/json"}
     )
-    assert malformed.status_code == 422 and malformed.json()["code"] == "invalid_input"
+    # as on /predict: a body that is not JSON is 400, one that does not fit the types 422
+    assert malformed.status_code == 400 and malformed.json()["code"] == "malformed_json"
     timeout = await client.post(URL, json={"input": {}}, headers={"x-request-timeout": "soon"})
     assert timeout.status_code == 400 and timeout.json()["code"] == "bad_request"
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+from scaleserve.testing import Service
 from tests.helpers import metric_value, wait_for_metric
 
 EXACT = "/v1/models/exact/predict"
@@ -106,18 +107,22 @@ async def test_bad_input_to_a_cached_model_is_still_422(cached: httpx.AsyncClien
     assert "x-cache" not in response.headers
 
 
-async def test_purge_drops_a_models_entries(cached: httpx.AsyncClient) -> None:
+async def test_purge_drops_a_models_entries(
+    cached: httpx.AsyncClient, cache_service: Service
+) -> None:
     await cached.post(EXACT, json=items(8000, 8001))
     assert (await cached.post(EXACT, json=items(8000))).headers["x-cache"] == "hit-memory"
-    purged = await cached.delete("/v1/models/exact/cache")
+    purged = await cached.delete(cache_service.admin_url + "/admin/models/exact/cache")
     assert purged.status_code == 200
     body = purged.json()
     assert body["model"] == "exact" and body["purged"] >= 2
     assert (await cached.post(EXACT, json=items(8000))).headers["x-cache"] == "miss"
 
 
-async def test_purge_of_an_unknown_model_is_404(cached: httpx.AsyncClient) -> None:
-    response = await cached.delete("/v1/models/nope/cache")
+async def test_purge_of_an_unknown_model_is_404(
+    cached: httpx.AsyncClient, cache_service: Service
+) -> None:
+    response = await cached.delete(cache_service.admin_url + "/admin/models/nope/cache")
     assert response.status_code == 404
     assert response.json()["code"] == "unknown_model"
 

@@ -32,6 +32,7 @@ def deployment(redis_url: str, redis_keys: RedisKeys) -> dict[str, str]:
 async def gateway(env: dict[str, str]) -> AsyncIterator[httpx.AsyncClient]:
     with running_service(EXACT_APP, env=env) as service:
         async with httpx.AsyncClient(base_url=service.base_url, timeout=60) as client:
+            client.headers["x-test-admin-url"] = service.admin_url  # where purges go
             yield client
 
 
@@ -47,7 +48,7 @@ async def test_gateways_share_entries_and_purges(deployment: dict[str, str]) -> 
         assert await x_cache(b) == "hit-redis"
         assert await x_cache(b) == "hit-memory"  # promoted into b's memory tier
 
-        purged = await a.delete("/v1/models/exact/cache")
+        purged = await a.delete(a.headers["x-test-admin-url"] + "/admin/models/exact/cache")
         assert purged.json()["purged"] >= 1
         # b hears of the purge on the channel and drops the entry from its memory too
         async with asyncio.timeout(30):

@@ -13,7 +13,7 @@ import httpx
 import orjson
 import pytest
 
-from scaleserve.testing import Service, running_service
+from scaleserve.testing import Service, running_service, tenants_command
 
 FIXTURE_APP = str(Path(__file__).parents[1] / "fixtures" / "app.py")
 
@@ -241,3 +241,109 @@ async def test_poison_job_fails_after_its_attempts_without_holding_up_others(
     assert poisoned["attempts"] == 3
     assert "worker died" in poisoned["error"]["message"]
     assert [j["status"] for j in others] == ["succeeded"] * 3
+
+
+async def submit_batch(client: httpx.AsyncClient, jobs: list[dict[str, Any]]) -> list[str]:
+    response = await client.post("/v1/jobs/batch", json={"jobs": jobs})
+    assert response.status_code == 202, response.text
+    accepted = response.json()
+    assert accepted["status"] == "queued" and len(accepted["ids"]) == len(jobs)
+    return [str(job_id) for job_id in accepted["ids"]]
+
+
+async def read_many(client: httpx.AsyncClient, ids: list[str]) -> dict[str, Any]:
+    response = await client.get("/v1/jobs", params={"ids": ",".join(ids)})
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+async def test_a_batch_of_jobs_runs_and_is_read_back_in_one_request(
+    client: httpx.AsyncClient,
+) -> None:
+    ids = await submit_batch(
+        client,
+        [
+            {"model": "probe", "inputs": [{"value": 1}, {"value": 2}]},
+            {"model": "double", "inputs": [21]},
+            {"model": "probe", "inputs": [{"value": 3}], "deadline_s": 60},
+        ],
+    )
+    assert len(set(ids)) == 3
+    finals = [await finished(client, job_id) for job_id in ids]
+    assert [j["status"] for j in finals] == ["succeeded"] * 3
+    unknown, malformed = "0" * 32, "../../etc"
+    read = await read_many(client, [ids[2], unknown, ids[0], malformed, ids[1], ids[0]])
+    assert [j["id"] for j in read["jobs"]] == [ids[2], ids[0], ids[1]]
+    assert read["not_found"] == [unknown, malformed]
+    assert [o["value"] for o in read["jobs"][1]["outputs"]] == [1, 2]
+    assert read["jobs"][2]["outputs"] == [42]
+    assert read["jobs"][1] == (await client.get(f"/v1/jobs/{ids[0]}")).json()
+
+
+@pytest.mark.parametrize(
+    ("jobs", "status", "where"),
+    [
+        ([{"model": "double", "inputs": [1]}, {"model": "nope", "inputs": [1]}], 422, "jobs.1"),
+        ([{"model": "double", "inputs": [1]}, {"model": "double", "inputs": ["x"]}], 422, "jobs.1"),
+        ([{"model": "probe", "inputs": [{"value": "x"}]}], 422, "jobs.0.inputs.0"),
+        ([], 422, None),  # these three the schema refuses, before any job is looked at
+        ([{"model": "double", "inputs": []}], 422, None),
+        ([{"model": "double", "inputs": [1], "surprise": True}], 422, None),
+    ],
+)
+async def test_a_batch_with_one_bad_job_is_refused_whole(
+    client: httpx.AsyncClient, jobs: list[dict[str, Any]], status: int, where: str | None
+) -> None:
+    response = await client.post("/v1/jobs/batch", json={"jobs": jobs})
+    assert response.status_code == status, response.text
+    assert response.json()["code"] == "invalid_input"
+    assert where is None or f"body.{where}" in response.json()["detail"]
+
+
+async def test_reads_of_too_many_ids_are_refused(client: httpx.AsyncClient) -> None:
+    response = await client.get("/v1/jobs", params={"ids": ",".join(["0" * 32] * 101)})
+    assert response.status_code == 200  # the same id 101 times is one id
+    response = await client.get(
+        "/v1/jobs", params={"ids": ",".join(f"{n:032x}" for n in range(101))}
+    )
+    assert response.status_code == 422
+    assert (await client.get("/v1/jobs")).status_code == 422
+
+
+async def test_compute_seconds_of_jobs_count_as_the_tenants_usage(
+    client: httpx.AsyncClient,
+) -> None:
+    before = await probe_usage(client)
+    job_id = await submit(client, model="probe", inputs=[{"value": 1, "sleep_ms": 200}])
+    assert (await finished(client, job_id))["status"] == "succeeded"
+    for _ in range(300):  # the usage recorder flushes once a second
+        if (after := await probe_usage(client))["compute_s"] >= before["compute_s"] + 0.2:
+            break
+        await asyncio.sleep(0.1)
+    assert after["requests"] == before["requests"] + 1
+    assert after["items"] == before["items"] + 1
+    assert after["compute_s"] < before["compute_s"] + 5
+
+
+async def probe_usage(client: httpx.AsyncClient) -> dict[str, Any]:
+    rows = (await client.get("/v1/usage")).json()["data"]
+    empty = {"requests": 0, "items": 0, "compute_s": 0.0}
+    return next((row for row in rows if row["model"] == "probe"), empty)
+
+
+async def test_a_tenant_reads_only_its_own_jobs_in_bulk(tmp_path: Path) -> None:
+    args = ["--data-dir", str(tmp_path)]
+    with running_service(f"{FIXTURE_APP}:Double", args=args, auth=True) as service:
+        other = tenants_command("create", "other", data_dir=str(tmp_path))["key"]
+        async with (
+            httpx.AsyncClient(base_url=service.base_url, headers=service.headers) as mine,
+            httpx.AsyncClient(
+                base_url=service.base_url, headers={"Authorization": f"Bearer {other}"}
+            ) as theirs,
+        ):
+            ids = await submit_batch(mine, [{"model": "double", "inputs": [n]} for n in range(3)])
+            [their_id] = await submit_batch(theirs, [{"model": "double", "inputs": [9]}])
+            assert (await read_many(theirs, ids)) == {"jobs": [], "not_found": ids}
+            read = await read_many(mine, [*ids, their_id])
+            assert [j["id"] for j in read["jobs"]] == ids
+            assert read["not_found"] == [their_id]

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +27,18 @@ PROBE = str(Path(__file__).parents[1] / "fixtures" / "app.py") + ":Probe"
 
 
 @pytest.fixture
-def deployment(redis_url: str) -> dict[str, str]:
-    """Environment of an isolated deployment (its own key prefix) with fast reclaims."""
-    return {
+async def deployment(redis_url: str, redis: Redis) -> AsyncIterator[dict[str, str]]:
+    """Environment of an isolated deployment (its own key prefix) with fast reclaims; its
+    keys are deleted afterwards."""
+    prefix = f"sstest-{uuid.uuid4().hex[:12]}"
+    yield {
         "SCALESERVE_REDIS_URL": redis_url,
-        "SCALESERVE_REDIS_PREFIX": f"sstest-{uuid.uuid4().hex[:12]}",
+        "SCALESERVE_REDIS_PREFIX": prefix,
         "SCALESERVE_CLAIM_IDLE_S": "1",
     }
+    stale = [key async for key in redis.scan_iter(match=f"{prefix}:*", count=1000)]
+    for at in range(0, len(stale), 1000):
+        await redis.delete(*stale[at : at + 1000])
 
 
 async def submit_job(client: httpx.AsyncClient, value: int, sleep_ms: float = 0) -> str:
@@ -269,3 +274,37 @@ async def test_a_poison_job_is_dead_lettered_without_holding_up_others(
     assert "delivered 4 times" in poisoned["error"]["message"]
     dead = RedisKeys(deployment["SCALESERVE_REDIS_PREFIX"]).dead_letters("probe")
     assert await redis.xlen(dead) == 1
+
+
+async def test_batches_of_jobs_run_through_redis_and_count_their_compute_as_usage(
+    deployment: dict[str, str],
+) -> None:
+    with (
+        running_workers(PROBE, args=["--workers", "2"], env=deployment),
+        running_service(PROBE, command="api", env=deployment) as gateway,
+    ):
+        async with httpx.AsyncClient(base_url=gateway.base_url, timeout=60) as client:
+            jobs = [{"model": "probe", "inputs": [{"value": n, "sleep_ms": 20}]} for n in range(40)]
+            response = await client.post("/v1/jobs/batch", json={"jobs": jobs})
+            assert response.status_code == 202, response.text
+            ids = response.json()["ids"]
+            async with asyncio.timeout(60):
+                while True:
+                    read = (await client.get("/v1/jobs", params={"ids": ",".join(ids)})).json()
+                    assert read["not_found"] == []
+                    if all(j["status"] == "succeeded" for j in read["jobs"]):
+                        break
+                    await asyncio.sleep(0.05)
+            assert [j["outputs"][0]["value"] for j in read["jobs"]] == list(range(40))
+            for _ in range(300):  # the gateway flushes usage once a second
+                if (usage := await probe_usage(client))["requests"] >= 40:
+                    break
+                await asyncio.sleep(0.1)
+    assert (usage["requests"], usage["items"]) == (40, 40)
+    batches = 40 / 8  # at least: 8 items of 20 ms share a batch
+    assert 20e-3 * batches <= usage["compute_s"] < 40 * 20e-3 + 5  # counted by the workers
+
+
+async def probe_usage(client: httpx.AsyncClient) -> dict[str, Any]:
+    rows = (await client.get("/v1/usage")).json()["data"]
+    return next((row for row in rows if row["model"] == "probe"), {"requests": 0})

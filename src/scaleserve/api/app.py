@@ -7,8 +7,10 @@ from collections.abc import Sequence
 from fastapi import FastAPI
 
 import scaleserve
-from scaleserve.api import cache_routes, openai_routes, openapi, problems, routes, streaming_route
 from scaleserve.api import jobs as job_routes
+from scaleserve.api import jobs_batch as batch_routes
+from scaleserve.api import jobs_fast as fast_job_routes
+from scaleserve.api import openai_routes, openapi, problems, routes, streaming_route, usage
 from scaleserve.api.gateway import Gateway
 from scaleserve.api.jobs import JobsApi
 from scaleserve.api.oip import routes as oip_routes
@@ -17,12 +19,15 @@ from scaleserve.cache.result_cache import ResultCache
 from scaleserve.model.spec import ModelSpec
 from scaleserve.queue.broker import Broker
 from scaleserve.settings import GatewaySettings
+from scaleserve.tenancy.gate import Gate
 
 
 def create_app(
     specs: Sequence[ModelSpec],
     broker: Broker,
     settings: GatewaySettings,
+    gate: Gate,
+    *,
     jobs: JobsApi | None = None,
     cache: ResultCache | None = None,
 ) -> Gateway:
@@ -35,15 +40,20 @@ def create_app(
         version=scaleserve.__version__,
         description="Models served by scaleserve: " + ", ".join(s.name for s in specs),
     )
+    app.state.specs_by_name = {spec.name: spec for spec in specs}
     routes.include(app, specs, broker)
+    app.include_router(usage.build_router())
     app.include_router(streaming_route.build_router(specs, broker, settings))
     app.include_router(oip_routes.build_router(specs, broker, settings))
     app.include_router(openai_routes.build_router(specs, broker, settings))
     if jobs is not None:
-        app.include_router(job_routes.build_router(jobs))
+        app.include_router(job_routes.build_router(jobs, settings.max_body_bytes))
+        app.include_router(batch_routes.build_router(jobs, settings.max_body_bytes))
+        app.router.routes[:0] = fast_job_routes.routes(
+            jobs, settings.max_body_bytes
+        )  # served first
     problems.install_handlers(app)
     openapi.install_openapi(app, specs)
     # Without a cache from the caller, cached models get a memory-only one (it needs no start).
     cache = cache or ResultCache(specs, broker)
-    app.include_router(cache_routes.build_router(cache))
-    return Gateway(app, PredictHandler(specs, broker, settings, cache))
+    return Gateway(app, PredictHandler(specs, broker, settings, cache), gate)

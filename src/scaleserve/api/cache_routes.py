@@ -1,4 +1,4 @@
-"""``DELETE /v1/models/{name}/cache``: purge a model's cached outputs."""
+"""``DELETE /admin/models/{name}/cache`` (admin listener): purge a model's cached outputs."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def build_router(cache: ResultCache) -> APIRouter:
     router = APIRouter()
 
     @router.delete(
-        "/v1/models/{name}/cache",
+        "/admin/models/{name}/cache",
         tags=["cache"],
         response_model=CachePurge,
         responses={404: {"model": Problem}, 503: {"model": Problem}},

@@ -10,18 +10,22 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Header, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from scaleserve.api.body import header_int
+from scaleserve.api.caller import Caller, caller_of
+from scaleserve.api.problems import problem_response
+from scaleserve.api.protocol_route import protocol_route
 from scaleserve.api.schemas import Problem
 from scaleserve.errors import InvalidInput, JobNotCancellable, JobNotFound, UnknownModel
 from scaleserve.jobs.record import Job, JobEvent, JobStatus, is_job_id, new_job_id
 from scaleserve.jobs.runner import encode_inputs
 from scaleserve.jobs.settings import JobSettings
-from scaleserve.jobs.store import JobStore, SubmitJob
+from scaleserve.jobs.store import JobStore, SubmitJobs
 from scaleserve.model.spec import MODEL_NAME_PATTERN, ModelSpec
+from scaleserve.settings import GatewaySettings
 
-DEFAULT_TENANT = "default"  # tenancy arrives with API keys; every job already carries one
 HEARTBEAT_S = 15.0
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -81,61 +85,49 @@ class JobsApi:
     """What the job routes need: where jobs are read, how they are submitted, the models."""
 
     store: JobStore
-    submit: SubmitJob
+    submit: SubmitJobs
     specs: Sequence[ModelSpec]
     settings: JobSettings
     check_webhook_url: UrlCheck | None = None
 
 
-def build_router(jobs: JobsApi) -> APIRouter:
-    router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
-    inputs_of = {s.name: (TypeAdapter(list[s.input_type]), s) for s in jobs.specs}  # type: ignore[name-defined]
+def build_router(jobs: JobsApi, max_body_bytes: int = GatewaySettings.max_body_bytes) -> APIRouter:
+    """The job routes; a job's body is read under the same limits as a predict request's."""
+    router = APIRouter(
+        prefix="/v1/jobs",
+        tags=["jobs"],
+        route_class=protocol_route(problem_response, max_body_bytes),
+    )
+    inputs_of = input_adapters(jobs.specs)
     not_found: dict[int | str, dict[str, Any]] = {404: {"model": Problem}}
 
-    @router.post("", status_code=202, responses={404: {"model": Problem}, 422: {"model": Problem}})
-    async def submit(body: JobRequest) -> JSONResponse:
+    refusals: dict[int | str, dict[str, Any]] = {
+        code: {"model": Problem} for code in (400, 404, 413, 415, 422)
+    }
+
+    @router.post("", status_code=202, response_model=JobAccepted, responses=refusals)
+    async def submit(body: JobRequest, request: Request) -> Response:
         """Accept a job; answers once the job is durably recorded."""
-        payloads = _validated_payloads(body, inputs_of)
-        if body.webhook is not None and jobs.check_webhook_url is not None:
-            jobs.check_webhook_url(body.webhook.url)
-        now = time.time()
-        deadline_s = min(
-            body.deadline_s or jobs.settings.default_deadline_s, jobs.settings.max_deadline_s
-        )
-        job = Job(
-            id=new_job_id(),
-            tenant=DEFAULT_TENANT,
-            model=body.model,
-            status=JobStatus.QUEUED,
-            inputs=encode_inputs(payloads),
-            created_at=now,
-            deadline_at=now + deadline_s,
-            webhook_url=body.webhook.url if body.webhook else None,
-        )
-        await jobs.submit(job)
-        links = JobLinks(self=f"/v1/jobs/{job.id}", events=f"/v1/jobs/{job.id}/events")
-        accepted = JobAccepted(
-            id=job.id, status=job.status, model=job.model, created_at=now, links=links
-        )
-        return JSONResponse(accepted.model_dump(), 202, headers={"Location": links.self})
+        accepted, location = await accept(jobs, inputs_of, caller_of(request.scope), body)
+        headers = {"Location": location}
+        return Response(accepted, 202, headers=headers, media_type="application/json")
 
     @router.get("/{job_id}", response_model=JobView, responses=not_found)
-    async def get(job_id: str) -> Any:
+    async def get(job_id: str, request: Request) -> Any:
         """The job's state, and its outputs or error once it has ended."""
-        return _json(await _find(jobs.store, job_id))
+        return _json(await find(jobs.store, job_id, _tenant(request)))
 
     @router.delete(
         "/{job_id}", response_model=JobView, responses={**not_found, 409: {"model": Problem}}
     )
-    async def cancel(job_id: str) -> Any:
+    async def cancel(job_id: str, request: Request) -> Any:
         """Cancel a job that has not started; 409 once it runs or has ended."""
-        job = await _find(jobs.store, job_id)
+        tenant = _tenant(request)
+        job = await find(jobs.store, job_id, tenant)
         now = time.time()
-        cancelled = await jobs.store.cancel(
-            job.id, DEFAULT_TENANT, now, now + jobs.settings.result_ttl_s
-        )
+        cancelled = await jobs.store.cancel(job.id, tenant, now, now + jobs.settings.result_ttl_s)
         if cancelled is None:
-            current = await _find(jobs.store, job_id)
+            current = await find(jobs.store, job_id, tenant)
             raise JobNotCancellable(job_id, current.status.value)
         return _json(cancelled)
 
@@ -149,8 +141,8 @@ def build_router(jobs: JobsApi) -> APIRouter:
     ) -> StreamingResponse:
         """Each change of the job as an SSE event (``event`` = status, ``data`` = the job),
         ending after the final one. Reconnect with ``Last-Event-ID`` to miss nothing."""
-        await _find(jobs.store, job_id)
-        after = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
+        await find(jobs.store, job_id, _tenant(request))
+        after = header_int(last_event_id) or 0
         return StreamingResponse(
             _event_stream(jobs.store, job_id, after),
             media_type="text/event-stream",
@@ -160,8 +152,58 @@ def build_router(jobs: JobsApi) -> APIRouter:
     return router
 
 
-async def _find(store: JobStore, job_id: str) -> Job:
-    job = await store.get(job_id, DEFAULT_TENANT) if is_job_id(job_id) else None
+async def accept(
+    jobs: JobsApi, inputs_of: InputAdapters, caller: Caller, body: JobRequest
+) -> tuple[bytes, str]:
+    """Admit, record and queue the job ``body`` asks for: the 202's body and location."""
+    payloads = validated_payloads(body, inputs_of)
+    await caller.gate.release(await caller.gate.admit(caller.tenant, len(payloads)))
+    check_webhook(jobs, body)
+    now = time.time()
+    job = new_job(body, payloads, caller.tenant.name, now, jobs.settings)
+    await jobs.submit([job])
+    caller.gate.usage.record(caller.tenant.name, job.model, requests=1, items=len(payloads))
+    location = f"/v1/jobs/{job.id}"
+    accepted = {
+        "id": job.id,
+        "status": job.status.value,
+        "model": job.model,
+        "created_at": now,
+        "links": {"self": location, "events": f"{location}/events"},
+    }
+    return orjson.dumps(accepted), location
+
+
+def check_webhook(jobs: JobsApi, body: JobRequest) -> None:
+    """Refuse a webhook URL that the service may not call (``RequestError``)."""
+    if body.webhook is not None and jobs.check_webhook_url is not None:
+        jobs.check_webhook_url(body.webhook.url)
+
+
+def new_job(
+    body: JobRequest, payloads: list[bytes], tenant: str, now: float, settings: JobSettings
+) -> Job:
+    """The queued job that ``body`` asks for, its inputs already validated as ``payloads``."""
+    deadline_s = min(body.deadline_s or settings.default_deadline_s, settings.max_deadline_s)
+    return Job(
+        id=new_job_id(),
+        tenant=tenant,
+        model=body.model,
+        status=JobStatus.QUEUED,
+        inputs=encode_inputs(payloads),
+        created_at=now,
+        deadline_at=now + deadline_s,
+        webhook_url=body.webhook.url if body.webhook else None,
+    )
+
+
+def _tenant(request: Request) -> str:
+    return caller_of(request.scope).tenant.name
+
+
+async def find(store: JobStore, job_id: str, tenant: str) -> Job:
+    """The tenant's job; another tenant's job is ``JobNotFound``, as a missing one is."""
+    job = await store.get(job_id, tenant) if is_job_id(job_id) else None
     if job is None:
         raise JobNotFound(job_id)
     return job
@@ -172,20 +214,31 @@ def _json(job: Job) -> Response:
     return Response(orjson.dumps(job.view()), media_type="application/json")
 
 
-def _validated_payloads(
-    body: JobRequest, inputs_of: dict[str, tuple[TypeAdapter[Any], ModelSpec]]
+InputAdapters = dict[str, tuple[TypeAdapter[Any], ModelSpec]]
+
+
+def input_adapters(specs: Sequence[ModelSpec]) -> InputAdapters:
+    """Per model name: the validator of a job's ``inputs`` and the model's spec."""
+    return {s.name: (TypeAdapter(list[s.input_type]), s) for s in specs}  # type: ignore[name-defined]
+
+
+def validated_payloads(
+    body: JobRequest, inputs_of: InputAdapters, at: Sequence[str | int] = ("body",)
 ) -> list[bytes]:
+    """Each input item of ``body`` validated against its model's type, as JSON. Errors name
+    the place of a bad item from ``at``, where the job sits in the request."""
     entry = inputs_of.get(body.model)
     if entry is None:
         raise UnknownModel(body.model)
     adapter, spec = entry
     if len(body.inputs) > spec.max_items_per_request:
-        raise InvalidInput(f"body.inputs: at most {spec.max_items_per_request} items per job")
+        where = ".".join(str(part) for part in at)
+        raise InvalidInput(f"{where}.inputs: at most {spec.max_items_per_request} items per job")
     try:
         items = adapter.validate_python(body.inputs)
     except ValidationError as exc:
         errors = [
-            {"loc": ["body", "inputs", *e["loc"]], "msg": e["msg"], "type": e["type"]}
+            {"loc": [*at, "inputs", *e["loc"]], "msg": e["msg"], "type": e["type"]}
             for e in exc.errors(include_url=False, include_context=False, include_input=False)
         ]
         where = ".".join(str(part) for part in errors[0]["loc"])

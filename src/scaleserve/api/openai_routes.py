@@ -21,8 +21,10 @@ from starlette.responses import Response
 from scaleserve.api import openai_schemas as schemas
 from scaleserve.api import openai_wire as wire
 from scaleserve.api import protocol_route
+from scaleserve.api.caller import Caller, caller_of
+from scaleserve.api.routes import find_model
 from scaleserve.api.streaming import Events, EventStream, model_chunks
-from scaleserve.errors import InvalidInput, RequestError, UnknownModel
+from scaleserve.errors import InvalidInput, RequestError
 from scaleserve.model.spec import ModelSpec
 from scaleserve.model.tasks import Generation, GenerationChunk, Tally, Task
 from scaleserve.observe import metrics
@@ -43,7 +45,10 @@ class OpenAIApi:
         spec = self._find(body.model, Task.EMBEDDING)
         texts = [body.input] if isinstance(body.input, str) else body.input
         payloads = protocol_route.payloads(spec, texts, _at("input", len(texts)))
-        outputs = await self._broker.submit(spec.name, payloads, self._deadline_s(spec, request))
+        deadline_s = self._deadline_s(spec, request)
+        async with caller_of(request.scope).serving(spec.name, len(payloads)) as served:
+            outputs = await self._broker.submit(spec.name, payloads, deadline_s)
+            served.tokens = sum(wire.estimate_tokens(text) for text in texts)
         data = []
         for index, output in enumerate(outputs):
             vector = orjson.loads(output)
@@ -78,9 +83,10 @@ class OpenAIApi:
         if body.stream:
             head["object"] = "chat.completion.chunk"
             form = wire.ChunkFormat(chat=True, include_usage=body.include_usage)
-            events = self._events(spec, payload, deadline_s, head, form)
+            caller = caller_of(request.scope)
+            events = self._events(caller, spec, payload, deadline_s, head=head, form=form)
             return EventStream(events, wire.render_error, wire.error_event)
-        generation = (await self._generate(spec, [payload], deadline_s))[0]
+        generation = (await self._generate(request, spec, [payload], deadline_s))[0]
         choice = {
             "index": 0,
             "message": {"role": "assistant", "content": generation.text},
@@ -103,9 +109,10 @@ class OpenAIApi:
         echo = prompts[0] if body.echo else ""
         if body.stream:
             form = wire.ChunkFormat(chat=False, include_usage=body.include_usage, echo=echo)
-            events = self._events(spec, payloads[0], deadline_s, head, form)
+            caller = caller_of(request.scope)
+            events = self._events(caller, spec, payloads[0], deadline_s, head=head, form=form)
             return EventStream(events, wire.render_error, wire.error_event)
-        generations = await self._generate(spec, payloads, deadline_s)
+        generations = await self._generate(request, spec, payloads, deadline_s)
         choices = [
             {
                 "index": index,
@@ -118,25 +125,30 @@ class OpenAIApi:
         return wire.json_response({**head, "choices": choices, "usage": wire.usage(generations)})
 
     async def _generate(
-        self, spec: ModelSpec, payloads: list[bytes], deadline_s: float
+        self, request: Request, spec: ModelSpec, payloads: list[bytes], deadline_s: float
     ) -> list[Generation]:
-        outputs = await self._broker.submit(spec.name, payloads, deadline_s)
-        generations: list[Generation] = [spec.output_adapter.validate_json(o) for o in outputs]
-        _count_tokens(spec.name, wire.usage(generations))
+        async with caller_of(request.scope).serving(spec.name, len(payloads)) as served:
+            outputs = await self._broker.submit(spec.name, payloads, deadline_s)
+            generations: list[Generation] = [spec.output_adapter.validate_json(o) for o in outputs]
+            counts = wire.usage(generations)
+            served.tokens = int(counts["total_tokens"])
+        _count_tokens(spec.name, counts)
         return generations
 
     async def _events(
         self,
+        caller: Caller,
         spec: ModelSpec,
         payload: bytes,
         deadline_s: float,
+        *,
         head: dict[str, Any],
         form: wire.ChunkFormat,
     ) -> Events:
         """The SSE events of one streamed completion, in OpenAI's chunk format."""
         tally = Tally()
         first = True
-        stream = model_chunks(self._broker, spec.name, payload, deadline_s)
+        stream = model_chunks(caller, self._broker, spec.name, payload, deadline_s)
         async with contextlib.aclosing(stream) as chunks:
             async for raw in chunks:
                 chunk: GenerationChunk = spec.chunk_adapter.validate_json(raw)
@@ -152,9 +164,7 @@ class OpenAIApi:
         yield wire.DONE
 
     def _find(self, name: str, task: Task) -> ModelSpec:
-        spec = self._specs.get(name)
-        if spec is None:
-            raise UnknownModel(name)
+        spec = find_model(self._specs, name)
         if spec.task is not task:
             declared = repr(spec.task.value) if spec.task else "none"
             raise RequestError(
@@ -172,7 +182,7 @@ def build_router(
 ) -> APIRouter:
     api = OpenAIApi(specs, broker, settings)
     errors: dict[int | str, dict[str, Any]] = {
-        code: {"model": schemas.ErrorBody} for code in (400, 404, 413, 500, 503, 504)
+        code: {"model": schemas.ErrorBody} for code in (400, 404, 413, 415, 500, 503, 504)
     }
     router = APIRouter(
         prefix="/v1",

@@ -13,26 +13,28 @@ single attribute check for the cache.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from pydantic import TypeAdapter, ValidationError
 from starlette.types import Receive, Scope, Send
 
-from scaleserve.api.body import check_headers, read_body
+from scaleserve.api.body import check_headers, parse_json, read_body
+from scaleserve.api.caller import caller_of
 from scaleserve.api.problems import problem_body
+from scaleserve.api.protocol_route import requested_timeout_s
+from scaleserve.api.routes import find_model
 from scaleserve.api.schemas import predict_request_model
 from scaleserve.cache.outcome import CacheControl
 from scaleserve.errors import (
     InvalidInput,
-    MalformedJSON,
     MethodNotAllowed,
+    Overloaded,
     RequestError,
     ScaleserveError,
-    UnknownModel,
 )
 from scaleserve.model.spec import ModelSpec
 from scaleserve.observe import metrics
@@ -79,8 +81,9 @@ class ModelEndpoint:
 
     def parse(self, body: bytes) -> list[bytes]:
         """Validate ``body`` and return each input item as JSON for the workers."""
+        value = parse_json(body)
         try:
-            request = self.request_adapter.validate_json(body)
+            request = self.request_adapter.validate_python(value)
         except ValidationError as exc:
             raise _input_error(exc) from None
         dump = self.spec.input_adapter.dump_json
@@ -109,20 +112,21 @@ class PredictHandler:
 
     async def handle(self, name: str, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] != "POST":
-            await _send_problem(send, MethodNotAllowed(scope["method"], "POST"))
+            await send_problem(send, MethodNotAllowed(scope["method"], "POST"))
             return
-        endpoint = self._endpoints.get(name)
-        if endpoint is None:
-            await _send_problem(send, UnknownModel(name))
+        try:
+            endpoint = find_model(self._endpoints, name)
+        except RequestError as exc:
+            await send_problem(send, exc)
             return
         started = time.perf_counter()
         try:
             body, headers = await self._predict(endpoint, scope, receive)
         except ScaleserveError as exc:
-            status = await _send_problem(send, exc)
+            status = await send_problem(send, exc)
         except Exception:  # a bug of ours must still answer, in JSON, and keep serving
             log.exception("predict on %r failed unexpectedly", name)
-            status = await _send_problem(send, None)
+            status = await send_problem(send, None)
         else:
             await _send(send, 200, body, headers)
             endpoint.requests_ok.inc()
@@ -140,28 +144,64 @@ class PredictHandler:
         limit = self._settings.max_body_bytes
         check_headers(headers.get(b"content-type"), headers.get(b"content-length"), limit)
         timeout_s = self._timeout_s(endpoint.spec, headers.get(TIMEOUT_HEADER))
+        caller = caller_of(scope)
+        self._refuse_if_full(endpoint)
         payloads = endpoint.parse(await read_body(receive, limit))
-        if endpoint.cache is None:
-            outputs = await self._broker.submit(endpoint.spec.name, payloads, timeout_s)
-            return endpoint.render(outputs), _JSON_HEADERS
         control = CacheControl.parse(headers.get(CACHE_CONTROL_HEADER))
-        answer = await endpoint.cache.answer(payloads, timeout_s, control=control)
+        ask = _Ask(payloads, timeout_s, caller.tenant.name, control)
+        async with caller.serving(endpoint.spec.name, len(payloads)) as served:
+            answered_by, body, extra = await self._answer(endpoint, ask)
+            served.model = answered_by.spec.name
+        if answered_by is not endpoint:
+            extra = [*extra, (b"x-fallback-for", endpoint.spec.name.encode())]
+        return body, extra
+
+    def _refuse_if_full(self, endpoint: ModelEndpoint) -> None:
+        """``Overloaded`` before the body is read when the model's queue is full and nothing
+        else could answer (no cache with stale entries, no fallback)."""
+        spec = endpoint.spec
+        alone = endpoint.cache is None and spec.fallback is None
+        if alone and self._broker.depth(spec.name) >= spec.max_queue_items:
+            raise Overloaded(spec.name, spec.max_queue_items)
+
+    async def _answer(
+        self, endpoint: ModelEndpoint, ask: _Ask
+    ) -> tuple[ModelEndpoint, bytes, list[tuple[bytes, bytes]]]:
+        """The endpoint that answered, and its body and headers: the model's own, or its
+        fallback's when it has no worker ready or its queue is full."""
+        fallback = self._endpoints.get(endpoint.spec.fallback or "")
+        if fallback is None:
+            return endpoint, *await self._compute(endpoint, ask)
+        if self._broker.ready_workers(endpoint.spec.name) == 0:
+            return fallback, *await self._compute(fallback, ask)
+        try:
+            return endpoint, *await self._compute(endpoint, ask)
+        except Overloaded:
+            return fallback, *await self._compute(fallback, ask)
+
+    async def _compute(
+        self, endpoint: ModelEndpoint, ask: _Ask
+    ) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+        if endpoint.cache is None:
+            outputs = await self._broker.submit(endpoint.spec.name, ask.payloads, ask.timeout_s)
+            return endpoint.render(outputs), _JSON_HEADERS
+        answer = await endpoint.cache.answer(
+            ask.payloads, ask.timeout_s, tenant=ask.tenant, control=ask.control
+        )
         return endpoint.render(answer.outputs), [*_JSON_HEADERS, (b"x-cache", answer.x_cache)]
 
     def _timeout_s(self, spec: ModelSpec, raw: str | None) -> float:
-        """The model's default deadline, or the client's ``X-Request-Timeout`` (seconds) up to
-        the configured maximum."""
-        if raw is None:
-            return spec.timeout_s
-        try:
-            asked = float(raw)
-        except ValueError:
-            asked = math.nan
-        if not 0 < asked < math.inf:
-            raise RequestError(
-                f"X-Request-Timeout must be a positive number of seconds, not {raw!r}"
-            )
-        return min(asked, self._settings.max_timeout_s)
+        return requested_timeout_s(raw, spec.timeout_s, self._settings.max_timeout_s)
+
+
+@dataclass(frozen=True, slots=True)
+class _Ask:
+    """One request's work, as any of the models that may answer it sees it."""
+
+    payloads: list[bytes]
+    timeout_s: float
+    tenant: str
+    control: CacheControl
 
 
 def _headers(scope: Scope) -> dict[bytes, str]:
@@ -169,7 +209,7 @@ def _headers(scope: Scope) -> dict[bytes, str]:
     return {k: v.decode("latin-1") for k, v in scope["headers"] if k in wanted}
 
 
-async def _send_problem(send: Send, error: ScaleserveError | None) -> int:
+async def send_problem(send: Send, error: ScaleserveError | None) -> int:
     status, body, headers = problem_body(error)
     await _send(send, status, body, headers)
     return status
@@ -188,8 +228,6 @@ async def _send(send: Send, status: int, body: bytes, headers: list[tuple[bytes,
 
 def _input_error(exc: ValidationError) -> InvalidInput:
     problems = exc.errors(include_url=False, include_context=False, include_input=False)
-    if problems and problems[0]["type"] == "json_invalid":
-        return MalformedJSON(f"the body is not valid JSON: {problems[0]['msg']}")
     listed = [{"loc": ["body", *p["loc"]], "msg": p["msg"], "type": p["type"]} for p in problems]
     where = ".".join(str(part) for part in listed[0]["loc"])
     more = f" (and {len(listed) - 1} more)" if len(listed) > 1 else ""

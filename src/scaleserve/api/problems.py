@@ -17,15 +17,23 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 # (status, title, code) per error class; the most specific class listed wins.
 _STATUS: dict[type[errors.ScaleserveError], tuple[int, str, str]] = {
+    errors.InvalidModelName: (400, "Invalid model name", "invalid_model_name"),
     errors.UnknownModel: (404, "Unknown model", "unknown_model"),
     errors.JobNotFound: (404, "Job not found", "job_not_found"),
     errors.JobNotCancellable: (409, "Job not cancellable", "job_not_cancellable"),
     errors.MalformedJSON: (400, "Malformed JSON", "malformed_json"),
     errors.InvalidInput: (422, "Invalid input", "invalid_input"),
+    errors.JsonLimitExceeded: (400, "JSON over the limits", "json_limit_exceeded"),
     errors.UnsupportedMedia: (415, "Unsupported media type", "unsupported_media_type"),
     errors.BodyTooLarge: (413, "Request body too large", "body_too_large"),
     errors.WebhookRefused: (400, "Webhook refused", "webhook_refused"),
     errors.MethodNotAllowed: (405, "Method not allowed", "method_not_allowed"),
+    errors.Unauthenticated: (401, "Unauthenticated", "unauthenticated"),
+    errors.Forbidden: (403, "Forbidden", "forbidden"),
+    errors.QuotaExceeded: (429, "Quota exceeded", "quota_exceeded"),
+    errors.RateLimited: (429, "Rate limited", "rate_limited"),
+    errors.UnknownTenant: (404, "Unknown tenant", "unknown_tenant"),
+    errors.TenantExists: (409, "Tenant exists", "tenant_exists"),
     errors.RequestError: (400, "Bad request", "bad_request"),
     errors.Overloaded: (503, "Overloaded", "overloaded"),
     errors.NoHealthyWorker: (503, "No healthy worker", "no_healthy_worker"),
@@ -50,15 +58,21 @@ def problem_body(
     body: dict[str, Any] = {"title": title, "status": status, "detail": detail, "code": code}
     if isinstance(error, errors.InvalidInput) and error.errors:
         body["errors"] = error.errors
+    if isinstance(error, errors.RateLimited):
+        body["limit"] = error.limit
     headers = [(b"content-type", PROBLEM_MEDIA_TYPE.encode())]
     if isinstance(error, errors.MethodNotAllowed):
         headers.append((b"allow", error.allowed.encode()))
-    if isinstance(error, errors.ServingError) and error.retry_after_s is not None:
-        headers.append((b"retry-after", str(max(1, math.ceil(error.retry_after_s))).encode()))
+    if isinstance(error, errors.Unauthenticated):
+        headers.append((b"www-authenticate", b"Bearer"))
+    retry_after_s = getattr(error, "retry_after_s", None)
+    if retry_after_s is not None:
+        headers.append((b"retry-after", str(max(1, math.ceil(retry_after_s))).encode()))
     return status, orjson.dumps(body), headers
 
 
-def problem_response(error: errors.ScaleserveError) -> Response:
+def problem_response(error: errors.ScaleserveError | None) -> Response:
+    """The problem response answering ``error`` (``None``: an unexpected failure, logged)."""
     status, body, headers = problem_body(error)
     response = Response(body, status)
     response.raw_headers = [*headers, (b"content-length", str(len(body)).encode())]
@@ -78,7 +92,8 @@ def problem(
 
 
 def install_handlers(app: FastAPI) -> None:
-    """Make FastAPI's own errors (unknown route, bad parameters) speak the same JSON."""
+    """Make FastAPI's own errors (unknown route, bad parameters) speak the same JSON, and
+    a bug of ours too: a 500 with a problem body (Starlette still logs the exception)."""
 
     async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -101,9 +116,13 @@ def install_handlers(app: FastAPI) -> None:
         assert isinstance(exc, errors.ScaleserveError)
         return problem_response(exc)
 
+    async def on_unexpected_error(request: Request, exc: Exception) -> Response:
+        return problem_response(None)
+
     app.add_exception_handler(HTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(errors.ScaleserveError, on_scaleserve_error)
+    app.add_exception_handler(Exception, on_unexpected_error)
 
 
 def _lookup(error: errors.ScaleserveError) -> tuple[int, str, str]:

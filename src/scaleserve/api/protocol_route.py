@@ -1,10 +1,12 @@
-"""FastAPI routes for the standard protocols (Open Inference Protocol, OpenAI-compatible,
-native streaming): each reads its body under the gateway's size limit and answers every
-error in its own protocol's shape, not in the native problem shape.
+"""FastAPI routes that read their body the gateway's way and answer every error in their
+own shape: the standard protocols' (Open Inference Protocol, OpenAI-compatible) and the
+native problem shape (streaming, jobs, the admin listener).
 
 A router gets them with ``APIRouter(route_class=protocol_route(render, limit_bytes))``.
 ``render(error)`` turns a ``ScaleserveError`` (``None``: an unexpected failure, already
-logged) into that protocol's error response.
+logged) into that protocol's error response. The body is read and parsed by
+``scaleserve.api.body`` before FastAPI sees it, so the media type, the size and the JSON
+limits are those of the native predict route, and FastAPI never parses JSON itself.
 """
 
 from __future__ import annotations
@@ -20,8 +22,14 @@ from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from starlette.responses import Response
 
-from scaleserve.api.body import read_body
-from scaleserve.errors import BodyTooLarge, InvalidInput, RequestError, ScaleserveError
+from scaleserve.api.body import (
+    MediaCheck,
+    check_headers,
+    is_json_media_type,
+    parse_json,
+    read_body,
+)
+from scaleserve.errors import InvalidInput, RequestError, ScaleserveError
 from scaleserve.model.spec import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -30,16 +38,20 @@ Render = Callable[[ScaleserveError | None], Response]
 TIMEOUT_HEADER = "x-request-timeout"
 
 
-def protocol_route(render: Render, limit_bytes: int) -> type[APIRoute]:
-    """A route class whose handlers answer errors through ``render``."""
+def protocol_route(
+    render: Render, limit_bytes: int, accepts: MediaCheck = is_json_media_type
+) -> type[APIRoute]:
+    """A route class whose handlers answer errors through ``render`` and take bodies of the
+    media types ``accepts`` allows, of at most ``limit_bytes``."""
 
     class ProtocolRoute(APIRoute):
         def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
             handle = super().get_route_handler()
+            parses = self.body_field is not None  # else the handler reads the body itself
 
             async def guarded(request: Request) -> Response:
                 try:
-                    await _read_bounded(request, limit_bytes)
+                    await _read_bounded(request, limit_bytes, accepts, parses=parses)
                     return await handle(request)
                 except RequestValidationError as exc:
                     return render(validation_error(exc.errors()))
@@ -90,9 +102,13 @@ def payloads(spec: ModelSpec, items: list[Any], loc: Callable[[int], list[Any]])
 
 
 def timeout_s(request: Request, default_s: float, max_s: float) -> float:
-    """The model's default deadline, or the client's ``X-Request-Timeout`` (seconds) up to
-    ``max_s`` (the same rule as the native predict route)."""
-    raw = request.headers.get(TIMEOUT_HEADER)
+    """The deadline a request asks for with ``X-Request-Timeout`` (see ``requested_timeout_s``)."""
+    return requested_timeout_s(request.headers.get(TIMEOUT_HEADER), default_s, max_s)
+
+
+def requested_timeout_s(raw: str | None, default_s: float, max_s: float) -> float:
+    """``default_s``, or the client's ``X-Request-Timeout`` value ``raw`` (seconds) up to
+    ``max_s``; every route reads the header by this one rule."""
     if raw is None:
         return default_s
     try:
@@ -100,16 +116,24 @@ def timeout_s(request: Request, default_s: float, max_s: float) -> float:
     except ValueError:
         asked = math.nan
     if not 0 < asked < math.inf:
-        raise RequestError(f"X-Request-Timeout must be a positive number of seconds, not {raw!r}")
+        raise RequestError(
+            f"X-Request-Timeout must be a positive number of seconds, not {raw[:40]!r}"
+        )
     return min(asked, max_s)
 
 
-async def _read_bounded(request: Request, limit_bytes: int) -> None:
-    """Read the body before FastAPI does, refusing it past ``limit_bytes``."""
+async def _read_bounded(
+    request: Request, limit_bytes: int, accepts: MediaCheck, *, parses: bool
+) -> None:
+    """Read the body before FastAPI does: refuse a media type ``accepts`` does not allow or
+    a body past ``limit_bytes``, and parse JSON for the handler when ``parses``."""
     if request.method not in {"POST", "PUT", "PATCH"}:
         return
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > limit_bytes:
-        raise BodyTooLarge(limit_bytes)
-    # Starlette keeps a read body in ``_body``; FastAPI's handler then uses it.
-    request._body = await read_body(request.receive, limit_bytes)
+    content_type = request.headers.get("content-type")
+    check_headers(content_type, request.headers.get("content-length"), limit_bytes, accepts)
+    # Starlette keeps a read body in ``_body`` and its JSON in ``_json``; FastAPI's handler
+    # then uses them instead of reading and parsing (with no limits) itself.
+    body = await read_body(request.receive, limit_bytes)
+    request._body = body
+    if parses and body and is_json_media_type(content_type or "application/json"):
+        request._json = parse_json(body)

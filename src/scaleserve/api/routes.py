@@ -1,22 +1,40 @@
-"""Health, readiness, metrics and the model list."""
+"""Health, readiness, metrics and the model list; ``find_model``, how every route looks up
+the model a request names."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import TypeVar
 
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
-from scaleserve.api.problems import problem_response
 from scaleserve.api.schemas import Liveness, ModelCard, ModelList, Problem, Readiness
-from scaleserve.errors import UnknownModel
-from scaleserve.model.spec import ModelSpec
+from scaleserve.errors import InvalidModelName, UnknownModel
+from scaleserve.model.spec import MODEL_NAME_PATTERN, ModelSpec
 from scaleserve.observe import metrics
 from scaleserve.queue.broker import Broker
 
 PROMETHEUS_MEDIA_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+T = TypeVar("T")
+
+
+def find_model(served: Mapping[str, T], name: str) -> T:
+    """What ``served`` holds for the model ``name``.
+
+    ``InvalidModelName`` (400) when ``name`` could be no model's name (a path, an encoded
+    ``..``, a NUL byte), ``UnknownModel`` (404) when it could but no model has it. A name is
+    only ever a key here: it never reaches a file path.
+    """
+    found = served.get(name)
+    if found is not None:
+        return found
+    if MODEL_NAME_PATTERN.fullmatch(name) is None:
+        raise InvalidModelName(name)
+    raise UnknownModel(name)
 
 
 def build_router(specs: Iterable[ModelSpec], broker: Broker) -> APIRouter:
@@ -54,12 +72,20 @@ def build_router(specs: Iterable[ModelSpec], broker: Broker) -> APIRouter:
         """The served models (OpenAI-compatible list)."""
         return ModelList(data=[card(spec) for spec in specs_by_name.values()])
 
-    @router.get("/v1/models/{name}", tags=["models"], responses={404: {"model": Problem}})
-    async def get_model(name: str) -> Response:
-        spec = specs_by_name.get(name)
-        if spec is None:
-            return problem_response(UnknownModel(name))
-        return JSONResponse(card(spec).model_dump())
+    @router.get(
+        "/v1/models/{name}",
+        tags=["models"],
+        responses={400: {"model": Problem}, 404: {"model": Problem}},
+    )
+    async def get_model(name: str) -> ModelCard:
+        return card(find_model(specs_by_name, name))
+
+    return router
+
+
+def metrics_route(specs: Iterable[ModelSpec], broker: Broker) -> APIRouter:
+    names = [spec.name for spec in specs]
+    router = APIRouter()
 
     @router.get("/metrics", tags=["health"], response_class=Response)
     async def metrics_text() -> Response:
@@ -72,7 +98,7 @@ def build_router(specs: Iterable[ModelSpec], broker: Broker) -> APIRouter:
                     "queue_queued": broker.queued(name),
                     "workers_ready": broker.ready_workers(name),
                 }
-                for name in specs_by_name
+                for name in names
             }
 
         return Response(metrics.render(metrics.LiveGauges(live)), media_type=PROMETHEUS_MEDIA_TYPE)
@@ -81,4 +107,6 @@ def build_router(specs: Iterable[ModelSpec], broker: Broker) -> APIRouter:
 
 
 def include(app: FastAPI, specs: Iterable[ModelSpec], broker: Broker) -> None:
+    specs = list(specs)
     app.include_router(build_router(specs, broker))
+    app.include_router(metrics_route(specs, broker))

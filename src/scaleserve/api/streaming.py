@@ -20,6 +20,7 @@ from collections.abc import AsyncGenerator, Callable
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from scaleserve.api.caller import Caller
 from scaleserve.errors import ScaleserveError
 from scaleserve.observe import metrics
 from scaleserve.queue.broker import Broker
@@ -43,14 +44,18 @@ def sse_event(data: bytes, name: str | None = None) -> bytes:
 
 
 async def model_chunks(
-    broker: Broker, model: str, payload: bytes, timeout_s: float
+    caller: Caller, broker: Broker, model: str, payload: bytes, timeout_s: float
 ) -> AsyncGenerator[bytes, None]:
-    """``broker.stream`` with the time to its first chunk and its outcome in the metrics."""
+    """``broker.stream`` for ``caller`` (admitted under its limits, its usage recorded) with
+    the time to its first chunk and its outcome in the metrics."""
     started = time.perf_counter()
     first = True
     outcome = "disconnected"
     try:
-        async with contextlib.aclosing(broker.stream(model, payload, timeout_s)) as chunks:
+        async with (
+            caller.serving(model, 1),
+            contextlib.aclosing(broker.stream(model, payload, timeout_s)) as chunks,
+        ):
             async for chunk in chunks:
                 if first:
                     metrics.TIME_TO_FIRST_CHUNK.labels(model).observe(time.perf_counter() - started)

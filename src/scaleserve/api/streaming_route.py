@@ -19,11 +19,13 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
 from starlette.responses import Response
 
-from scaleserve.api.problems import problem_body
+from scaleserve.api.caller import Caller, caller_of
+from scaleserve.api.problems import problem_body, problem_response
 from scaleserve.api.protocol_route import protocol_route, timeout_s
+from scaleserve.api.routes import find_model
 from scaleserve.api.schemas import Problem
 from scaleserve.api.streaming import Events, EventStream, model_chunks, sse_event
-from scaleserve.errors import RequestError, ScaleserveError, UnknownModel
+from scaleserve.errors import RequestError, ScaleserveError
 from scaleserve.model.spec import ModelSpec
 from scaleserve.queue.broker import Broker
 from scaleserve.settings import GatewaySettings
@@ -35,7 +37,7 @@ def build_router(
     specs: Sequence[ModelSpec], broker: Broker, settings: GatewaySettings
 ) -> APIRouter:
     router = APIRouter(
-        route_class=protocol_route(_problem, settings.max_body_bytes), tags=["predict"]
+        route_class=protocol_route(problem_response, settings.max_body_bytes), tags=["predict"]
     )
     for spec in specs:
         if spec.streams:
@@ -50,13 +52,12 @@ def build_router(
                 description=(spec.model_class.__doc__ or "").strip() or None,
                 operation_id=f"stream_{spec.name}",
             )
-    served = {spec.name for spec in specs}
+    served = {spec.name: spec for spec in specs}
 
     @router.post("/v1/models/{name}/stream", include_in_schema=False)
     async def no_stream(name: str) -> Response:
         """Models without ``predict_stream`` (the others matched their own route above)."""
-        if name not in served:
-            raise UnknownModel(name)
+        find_model(served, name)
         raise RequestError(f"model {name!r} does not implement predict_stream; use /predict")
 
     return router
@@ -80,7 +81,8 @@ def _endpoint(spec: ModelSpec, broker: Broker, settings: GatewaySettings) -> Any
     async def stream(request: Request, body: Any) -> Response:
         deadline_s = timeout_s(request, spec.timeout_s, settings.max_timeout_s)
         payload = spec.input_adapter.dump_json(body.input)
-        return EventStream(_events(broker, spec.name, payload, deadline_s), _problem, _error_event)
+        events = _events(caller_of(request.scope), broker, spec.name, payload, deadline_s)
+        return EventStream(events, problem_response, _error_event)
 
     stream.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [
@@ -98,18 +100,14 @@ def _endpoint(spec: ModelSpec, broker: Broker, settings: GatewaySettings) -> Any
     return stream
 
 
-async def _events(broker: Broker, model: str, payload: bytes, deadline_s: float) -> Events:
-    async with contextlib.aclosing(model_chunks(broker, model, payload, deadline_s)) as chunks:
+async def _events(
+    caller: Caller, broker: Broker, model: str, payload: bytes, deadline_s: float
+) -> Events:
+    chunks = model_chunks(caller, broker, model, payload, deadline_s)
+    async with contextlib.aclosing(chunks):
         async for chunk in chunks:
             yield sse_event(chunk)
     yield END_EVENT
-
-
-def _problem(error: ScaleserveError | None) -> Response:
-    status, body, headers = problem_body(error)
-    response = Response(body, status)
-    response.raw_headers = [*headers, (b"content-length", str(len(body)).encode())]
-    return response
 
 
 def _error_event(error: ScaleserveError | None) -> bytes:

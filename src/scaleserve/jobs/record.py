@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 import secrets
 from dataclasses import dataclass, replace
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import orjson
 
 JOB_ID_BYTES = 16  # 128 random bits
+_JOB_ID = re.compile(f"[0-9a-f]{{{2 * JOB_ID_BYTES}}}")
 
 
 class JobStatus(enum.StrEnum):
@@ -35,7 +37,7 @@ def new_job_id() -> str:
 
 
 def is_job_id(value: str) -> bool:
-    return len(value) == 2 * JOB_ID_BYTES and all(c in "0123456789abcdef" for c in value)
+    return _JOB_ID.fullmatch(value) is not None
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,9 @@ one cannot share one with it again, and only the poison job uses up its attempts
 
 Exactly one result: the store's ``finish`` only ends a job that has not ended, so a late
 duplicate cannot overwrite it.
+
+Usage: the compute seconds the workers spent on each run of a job go to ``on_usage``
+(the tenant's usage), failed and lost runs included, as the work was done.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from scaleserve.errors import (
     DeadlineExceeded,
@@ -30,10 +33,14 @@ from scaleserve.jobs.record import Job, JobStatus
 from scaleserve.jobs.settings import JobSettings
 from scaleserve.jobs.store import RunnableJobStore
 from scaleserve.queue.broker import Broker
+from scaleserve.queue.meter import metered
 
 log = logging.getLogger(__name__)
 
 OnFinished = Callable[[Job], Awaitable[None]]
+OnUsage = Callable[[str, str, float], None]
+"""Count ``compute_s`` seconds of model ``model`` for tenant ``tenant``: (tenant, model,
+compute_s)."""
 
 
 class JobRunner:
@@ -47,12 +54,14 @@ class JobRunner:
         settings: JobSettings,
         *,
         on_finished: OnFinished | None = None,
+        on_usage: OnUsage | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
         self._broker = broker
         self._settings = settings
         self._on_finished = on_finished
+        self._on_usage = on_usage
         self._clock = clock
         self._queues: dict[str, asyncio.Queue[str]] = {m: asyncio.Queue() for m in models}
         self._suspects = {m: asyncio.Lock() for m in models}
@@ -77,10 +86,11 @@ class JobRunner:
             task.cancel()
         await asyncio.gather(*self._tasks, *self._running, return_exceptions=True)
 
-    async def submit(self, job: Job) -> None:
-        """Record ``job`` (durably) and queue it to run."""
-        await self._store.create(job)
-        self.schedule(job)
+    async def submit(self, jobs: Sequence[Job]) -> None:
+        """Record ``jobs`` (durably, all or none) and queue them to run."""
+        await self._store.create(jobs)
+        for job in jobs:
+            self.schedule(job)
 
     def schedule(self, job: Job) -> None:
         self._queues[job.model].put_nowait(job.id)
@@ -134,6 +144,15 @@ class JobRunner:
             await self._end(job, JobStatus.SUCCEEDED, outputs=b"[" + b",".join(outputs) + b"]")
 
     async def _submit(self, job: Job, remaining_s: float) -> list[bytes]:
+        """Run the job's items, counting the compute seconds they took as its tenant's usage."""
+        with metered() as meter:
+            try:
+                return await self._submit_until_deadline(job, remaining_s)
+            finally:
+                if self._on_usage is not None and meter.compute_s > 0:
+                    self._on_usage(job.tenant, job.model, meter.compute_s)
+
+    async def _submit_until_deadline(self, job: Job, remaining_s: float) -> list[bytes]:
         """Submit, waiting out a full queue or a restarting worker until the deadline."""
         payloads = job.item_payloads()
         deadline = self._clock() + remaining_s

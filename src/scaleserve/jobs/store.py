@@ -9,13 +9,14 @@ writer wins), ``cancel`` only a queued one. Each change appends a ``JobEvent`` w
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from scaleserve.jobs.record import Job, JobEvent, JobStatus
 
-SubmitJob = Callable[[Job], Awaitable[None]]
-"""Record a queued job and hand it to whatever runs it; durable when it returns."""
+SubmitJobs = Callable[[Sequence[Job]], Awaitable[None]]
+"""Record queued jobs, all of them or none, and hand them to whatever runs them; durable
+when it returns. Raises ``Overloaded`` (nothing recorded) when a model's bound refuses them."""
 
 
 class JobStore(Protocol):
@@ -25,6 +26,10 @@ class JobStore(Protocol):
 
     async def get(self, job_id: str, tenant: str) -> Job | None:
         """The job if it exists and belongs to ``tenant``."""
+        ...
+
+    async def get_many(self, job_ids: Sequence[str], tenant: str) -> list[Job | None]:
+        """``get`` of each id, in order, in one step."""
         ...
 
     async def cancel(self, job_id: str, tenant: str, now: float, expires_at: float) -> Job | None:
@@ -39,8 +44,8 @@ class JobStore(Protocol):
 
 
 class RunnableJobStore(JobStore, Protocol):
-    async def create(self, job: Job) -> None:
-        """Record a new queued job; durable when this returns."""
+    async def create(self, jobs: Sequence[Job]) -> None:
+        """Record new queued jobs, all of them or none; durable when this returns."""
         ...
 
     async def claim(self, job_id: str, now: float) -> Job | None:

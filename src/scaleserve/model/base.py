@@ -43,6 +43,14 @@ class Model:
     """``"embedding"`` or ``"text-generation"``: what the OpenAI-compatible routes serve the
     model as. The types must fit the task (see ``scaleserve.model.tasks``); left unset, the
     task is the one the types fit, if any."""
+    fallback: ClassVar[str | None] = None
+    """Name of another served model (a smaller or CPU one) that answers in this model's place
+    when it is overloaded or has no worker ready. It takes the same input items; the response
+    names the model that answered."""
+    price_per_compute_s: ClassVar[float | None] = None
+    """What one second of this model's compute costs (usage reports turn it into cost)."""
+    price_per_1k_items: ClassVar[float | None] = None
+    """What 1000 predicted items cost, added to any compute price."""
     cache: ClassVar[CachePolicy | str] = "off"
     """Result cache: ``"off"``, ``"exact"``, ``"semantic"``, or a ``CachePolicy`` for TTL,
     size bounds, stale fallback, scope and the semantic settings (``scaleserve.cache``)."""

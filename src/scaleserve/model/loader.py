@@ -36,6 +36,7 @@ def load_specs(target: str) -> list[ModelSpec]:
         raise ConfigError(f"{target!r} declares no scaleserve.Model subclass")
     specs = [ModelSpec.from_class(c) for c in classes]
     _check_unique_names(specs, target)
+    _check_fallbacks(specs, target)
     return specs
 
 
@@ -96,3 +97,24 @@ def _check_unique_names(specs: list[ModelSpec], target: str) -> None:
         if spec.name in seen:
             raise ConfigError(f"{target!r} declares two models named {spec.name!r}")
         seen.add(spec.name)
+
+
+def _check_fallbacks(specs: list[ModelSpec], target: str) -> None:
+    """A fallback must be another served model taking the same items, itself without one
+    (so a request is answered by at most two models)."""
+    by_name = {spec.name: spec for spec in specs}
+    for spec in specs:
+        if spec.fallback is None:
+            continue
+        other = by_name.get(spec.fallback)
+        if other is None or other is spec:
+            raise ConfigError(
+                f"{target!r}: {spec.name!r} falls back to {spec.fallback!r}, "
+                "which is not another model of this target"
+            )
+        if other.fallback is not None:
+            raise ConfigError(f"{target!r}: fallback {other.name!r} has a fallback of its own")
+        if other.input_adapter.json_schema() != spec.input_adapter.json_schema():
+            raise ConfigError(
+                f"{target!r}: fallback {other.name!r} takes other input items than {spec.name!r}"
+            )

@@ -44,6 +44,9 @@ class _Settings(BaseModel):
     max_queue_items: int = Field(ge=1)
     max_items_per_request: int = Field(ge=1)
     task: Task | None = None
+    fallback: str | None = Field(default=None, pattern=MODEL_NAME_PATTERN.pattern)
+    price_per_compute_s: float | None = Field(default=None, ge=0)
+    price_per_1k_items: float | None = Field(default=None, ge=0)
     cache: CachePolicy = CachePolicy()
 
 
@@ -68,6 +71,10 @@ class ModelSpec:
     chunk_type: Any = None
     cache: CachePolicy = dataclasses.field(default_factory=CachePolicy)
     """The result cache's policy for this model (``scaleserve.cache.policy``)."""
+    fallback: str | None = None
+    """The model that answers when this one is overloaded or has no worker ready."""
+    price_per_compute_s: float | None = None
+    price_per_1k_items: float | None = None
 
     @classmethod
     def from_class(cls, model_class: type[Model]) -> ModelSpec:
@@ -122,6 +129,9 @@ def _validated_settings(model_class: type[Model]) -> _Settings:
         "max_queue_items": model_class.max_queue_items,
         "max_items_per_request": model_class.max_items_per_request,
         "task": model_class.task,
+        "fallback": model_class.fallback,
+        "price_per_compute_s": model_class.price_per_compute_s,
+        "price_per_1k_items": model_class.price_per_1k_items,
         "cache": policy_input(model_class.cache),
     }
     try:

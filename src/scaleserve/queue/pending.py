@@ -14,18 +14,29 @@ from scaleserve.errors import (
     ScaleserveError,
     ServingError,
 )
+from scaleserve.queue.meter import Meter, current_meter
 from scaleserve.types import FailureKind, ItemResult
 
 
 class PendingRequest:
     """One request's items in flight; ``wait()`` returns their outputs in order."""
 
-    __slots__ = ("_future", "_outputs", "_remaining", "_table", "_timer", "item_ids", "model")
+    __slots__ = (
+        "_future",
+        "_outputs",
+        "_remaining",
+        "_table",
+        "_timer",
+        "item_ids",
+        "meter",
+        "model",
+    )
 
     def __init__(self, table: PendingTable, model: str, item_ids: list[int]) -> None:
         self._table = table
         self.model = model
         self.item_ids = item_ids
+        self.meter: Meter | None = current_meter()
         self._outputs: list[bytes] = [b""] * len(item_ids)
         self._remaining = len(item_ids)
         loop = asyncio.get_running_loop()
@@ -62,12 +73,13 @@ class PendingStream:
     (its client left, or its deadline passed) still runs in a worker, which must be told.
     """
 
-    __slots__ = ("_ended", "_entries", "_table", "_timer", "answered", "item_id", "model")
+    __slots__ = ("_ended", "_entries", "_table", "_timer", "answered", "item_id", "meter", "model")
 
     def __init__(self, table: PendingTable, model: str, item_id: int, timeout_s: float) -> None:
         self._table = table
         self.model = model
         self.item_id = item_id
+        self.meter: Meter | None = current_meter()
         self.answered = False
         self._ended = False
         self._entries: asyncio.Queue[bytes | _End] = asyncio.Queue()
@@ -148,6 +160,8 @@ class PendingTable:
             self._end_stream(result)
             return
         request, index = entry
+        if request.meter is not None:
+            request.meter.compute_s += result.compute_s
         if result.output is not None:
             request.set_output(index, result.output)
         else:
@@ -166,6 +180,8 @@ class PendingTable:
         if stream is None:
             return
         stream.answered = True
+        if stream.meter is not None:
+            stream.meter.compute_s += result.compute_s
         stream.end(None if result.failure is None else _failure_error(stream.model, result))
 
 

@@ -21,7 +21,7 @@ from scaleserve.jobs.notify import (
     WebhookNotifier,
     webhook_settings_from_env,
 )
-from scaleserve.jobs.runner import JobRunner
+from scaleserve.jobs.runner import JobRunner, OnUsage
 from scaleserve.jobs.webhooks import WebhookSender, WebhookSettings
 from scaleserve.model.spec import ModelSpec
 from scaleserve.queue.backends.embedded import EmbeddedBroker
@@ -30,14 +30,24 @@ from scaleserve.queue.backends.redis_connection import check_durability, connect
 from scaleserve.queue.broker import Broker
 from scaleserve.redis_keys import RedisKeys
 from scaleserve.settings import ServeSettings
+from scaleserve.tenancy.backends.memory_limits import MemoryAdmission
+from scaleserve.tenancy.backends.redis import RedisTenancyStore
+from scaleserve.tenancy.backends.redis_limits import RedisAdmission
+from scaleserve.tenancy.backends.sqlite import SqliteTenancyStore
+from scaleserve.tenancy.gate import Gate
+from scaleserve.tenancy.keys import KeyHasher
+from scaleserve.tenancy.limits import Admission
+from scaleserve.tenancy.usage import UsageRecorder
 
 JOBS_DB_FILE = "jobs.sqlite3"
+TENANTS_DB_FILE = "tenants.sqlite3"
 
 
 @dataclass(frozen=True)
 class GatewayParts:
     broker: Broker
     jobs: JobsApi
+    gate: Gate
 
 
 @contextlib.asynccontextmanager
@@ -53,17 +63,22 @@ async def embedded_parts(
         await store.open()
         stack.push_async_callback(store.close)
         notifier = await _notifier(stack, webhooks)
+        tenants = SqliteTenancyStore(Path(settings.data_dir) / TENANTS_DB_FILE)
+        gate = await _gate(stack, settings, tenants, MemoryAdmission())
         runner = JobRunner(
             store,
             broker,
             [s.name for s in specs],
             settings.jobs,
             on_finished=notifier.job_ended if notifier else None,
+            on_usage=_usage_counter(gate),
         )
-        await runner.start()
+        await runner.start()  # closed before the gate, whose usage is flushed last
         stack.push_async_callback(runner.close)
         yield GatewayParts(
-            broker, JobsApi(store, runner.submit, specs, settings.jobs, WebhookCheck(webhooks))
+            broker,
+            JobsApi(store, runner.submit, specs, settings.jobs, WebhookCheck(webhooks)),
+            gate,
         )
 
 
@@ -83,13 +98,19 @@ async def redis_parts(
         await broker.start()
         stack.push_async_callback(broker.close)
         store = RedisJobStore(redis, specs, keys)
+        await store.open()
+        stack.push_async_callback(store.close)
         notifier = await _notifier(stack, webhooks)
         if notifier is not None:
             consumer = RedisWebhookConsumer(redis, store, notifier, keys)
             await consumer.start()
             stack.push_async_callback(consumer.close)
+        tenants = RedisTenancyStore(redis, keys)
+        gate = await _gate(stack, settings, tenants, RedisAdmission(redis, keys))
         yield GatewayParts(
-            broker, JobsApi(store, store.submit, specs, settings.jobs, WebhookCheck(webhooks))
+            broker,
+            JobsApi(store, store.submit, specs, settings.jobs, WebhookCheck(webhooks)),
+            gate,
         )
 
 
@@ -99,6 +120,40 @@ def gateway_parts(
     if settings.redis_url is not None:
         return redis_parts(settings, specs)
     return embedded_parts(settings, specs, socket_path)
+
+
+async def _gate(
+    stack: contextlib.AsyncExitStack,
+    settings: ServeSettings,
+    tenants: SqliteTenancyStore | RedisTenancyStore,
+    admission: Admission,
+) -> Gate:
+    """The tenancy gate over ``tenants`` (keys and usage); its usage is flushed on close."""
+    await tenants.open()
+    stack.push_async_callback(tenants.close)
+    pepper = settings.tenancy.key_pepper
+    hasher = KeyHasher(pepper.encode() if pepper else await tenants.pepper())
+    usage = UsageRecorder(tenants, flush_interval_s=settings.tenancy.usage_flush_interval_s)
+    await usage.start()
+    stack.push_async_callback(usage.close)
+    return Gate(
+        tenants,
+        tenants,
+        admission,
+        usage,
+        hasher,
+        auth=settings.tenancy.auth,
+        key_cache_ttl_s=settings.tenancy.key_cache_ttl_s,
+    )
+
+
+def _usage_counter(gate: Gate) -> OnUsage:
+    """Jobs' compute seconds, counted as their tenants' usage by the gate's recorder."""
+
+    def count(tenant: str, model: str, compute_s: float) -> None:
+        gate.usage.record(tenant, model, compute_s=compute_s)
+
+    return count
 
 
 async def _notifier(

@@ -17,11 +17,14 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Coroutine
 from typing import Any
 
 import uvicorn
+from starlette.types import ASGIApp
 
+from scaleserve.api.admin import build_admin_app
 from scaleserve.api.app import create_app
 from scaleserve.cache.result_cache import ResultCache
 from scaleserve.model.spec import ModelSpec
@@ -29,6 +32,9 @@ from scaleserve.scale.parts import gateway_parts
 from scaleserve.scale.runtime_dir import RuntimeDir
 from scaleserve.scale.supervisor import Supervisor, WorkerPlan
 from scaleserve.settings import ServeSettings
+from scaleserve.tenancy.admin import bootstrap
+from scaleserve.tenancy.gate import Gate
+from scaleserve.tenancy.records import ADMIN_TENANT
 from scaleserve.worker.runtime import THREADS_ENV
 
 log = logging.getLogger(__name__)
@@ -82,27 +88,57 @@ async def serve(
             specs, parts.broker, settings.cache, settings.redis_url, settings.redis_prefix
         ) as cache,
     ):
-        app = create_app(specs, parts.broker, settings.gateway, parts.jobs, cache)
-        server = uvicorn.Server(
-            uvicorn.Config(
-                app,
-                host=settings.gateway.host,
-                port=settings.gateway.port,
-                log_level=settings.log_level,
-                access_log=False,
-                proxy_headers=settings.gateway.proxy_headers,
-                timeout_graceful_shutdown=int(settings.gateway.drain_timeout_s),
-            )
+        await _first_start(settings, parts.gate)
+        app = create_app(
+            specs, parts.broker, settings.gateway, parts.gate, jobs=parts.jobs, cache=cache
         )
+        server = _server(settings, app, settings.gateway.host, settings.gateway.port)
+        admin_app = build_admin_app(
+            specs, parts.broker, parts.gate, cache, settings.tenancy.admin_host
+        )
+        admin = _server(settings, admin_app, settings.tenancy.admin_host, settings.admin_port)
         await supervisor.start()
         # uvicorn re-raises the signal that stopped it once it has shut down; handlers of
         # our own keep that from killing this process before the workers have drained.
         _absorb_stop_signals()
+        admin_task = asyncio.create_task(admin.serve())
         try:
             await server.serve()
         finally:
+            admin.should_exit = True
+            await admin_task
             log.info("gateway stopped; draining workers")
             await supervisor.stop(settings.gateway.drain_timeout_s)
+
+
+def _server(settings: ServeSettings, app: ASGIApp, host: str, port: int) -> uvicorn.Server:
+    return uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level=settings.log_level,
+            access_log=False,
+            proxy_headers=settings.gateway.proxy_headers,
+            timeout_graceful_shutdown=int(settings.gateway.drain_timeout_s),
+        )
+    )
+
+
+async def _first_start(settings: ServeSettings, gate: Gate) -> None:
+    """Print the keys of a deployment's first start once (as Jupyter prints its token), or
+    say loudly that anyone may call."""
+    if not settings.tenancy.auth:
+        log.warning(
+            "AUTHENTICATION IS OFF (--no-auth): anyone who reaches %s:%d can use every model",
+            settings.gateway.host,
+            settings.gateway.port,
+        )
+        return
+    for new in await bootstrap(gate.store, gate.hasher, time.time()):
+        who = "admin key" if new.record.tenant == ADMIN_TENANT else f"tenant {new.record.tenant!r}"
+        banner = f"\n    API key for {who} (shown once, store it now):\n\n        {new.key}\n"
+        print(banner, file=sys.stderr, flush=True)
 
 
 async def work(settings: ServeSettings, specs: list[ModelSpec]) -> None:

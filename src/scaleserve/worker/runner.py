@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import msgspec
 from pydantic import ValidationError
 
 from scaleserve.errors import StreamCancelled
@@ -71,7 +72,10 @@ class ModelRunner:
         results: list[ItemResult] = []
         value = self._admit(item, time.time(), results)
         if value is not _END:
-            results.append(await self._relay(item.id, value, emit))
+            started = time.perf_counter()
+            result = await self._relay(item.id, value, emit)
+            took = time.perf_counter() - started  # includes sending chunks: it holds the worker
+            results.append(msgspec.structs.replace(result, compute_s=took))
         self._count(results)
         return results[0]
 
@@ -130,11 +134,21 @@ class ModelRunner:
             encoded = self._encode_outputs(outputs, len(inputs))
         except Exception as exc:
             log.exception("model %r failed on a batch of %d", self._spec.name, len(inputs))
-            error = _error(exc)
-            return [ItemResult(i.id, failure=FailureKind.MODEL, error=error) for i in items]
-        finally:
-            self._inference.observe(time.perf_counter() - started)
-        return [ItemResult(i.id, output=o) for i, o in zip(items, encoded, strict=True)]
+            error, share = _error(exc), self._took(started) / len(items)
+            return [
+                ItemResult(i.id, failure=FailureKind.MODEL, error=error, compute_s=share)
+                for i in items
+            ]
+        share = self._took(started) / len(items)
+        return [
+            ItemResult(i.id, output=o, compute_s=share) for i, o in zip(items, encoded, strict=True)
+        ]
+
+    def _took(self, started: float) -> float:
+        """Seconds since ``started``, observed as the batch's inference time."""
+        took = time.perf_counter() - started
+        self._inference.observe(took)
+        return took
 
     async def _predict(self, inputs: list[Any]) -> list[Any]:
         outputs = self._model.predict(inputs)

@@ -16,8 +16,8 @@ class OutputShapeError(Exception):
     """The model's outputs do not form the tensors its types promise."""
 
 
-def to_items(signature: Signature, tensors: list[Tensor]) -> list[Any]:
-    """The input items (not yet validated) that ``tensors`` hold."""
+def to_items(signature: Signature, tensors: list[Tensor], max_items: int) -> list[Any]:
+    """The input items (not yet validated) that ``tensors`` hold, at most ``max_items``."""
     expected = signature.by_name()
     given = {t.name: t for t in tensors}
     for name in given.keys() - expected.keys():
@@ -25,6 +25,8 @@ def to_items(signature: Signature, tensors: list[Tensor]) -> list[Any]:
     for spec in signature.tensors:
         if spec.required and spec.name not in given:
             raise InvalidInput(f"input {spec.name!r} is missing")
+    for tensor in tensors:
+        _check_rows(tensor, max_items)
     columns = {name: _rows(expected[name], tensor) for name, tensor in given.items()}
     counts = {len(rows) for rows in columns.values()}
     if len(counts) != 1:
@@ -44,9 +46,25 @@ def to_tensors(signature: Signature, items: list[Any]) -> list[Tensor]:
     return tensors
 
 
-def _rows(spec: TensorSpec, tensor: Tensor) -> list[Any]:
+def _check_rows(tensor: Tensor, max_items: int) -> None:
+    """Refuse a shape that asks for more items than a request may hold, or for more rows
+    than it has elements: with a zero in it, ``[10**9, 0]`` holds nothing, yet nesting its
+    elements would build 10**9 empty lists."""
     if not tensor.shape:
         raise InvalidInput(f"input {tensor.name!r} needs a first dimension, the batch")
+    if tensor.shape[0] > max_items:
+        raise InvalidInput(
+            f"input {tensor.name!r} holds {tensor.shape[0]} items, over the limit of {max_items}"
+        )
+    rows = 1
+    for dim in tensor.shape[:-1]:
+        rows *= dim
+        if rows > max(len(tensor.elements), max_items):
+            shape = tensor.shape
+            raise InvalidInput(f"input {tensor.name!r} of shape {shape} has rows it cannot fill")
+
+
+def _rows(spec: TensorSpec, tensor: Tensor) -> list[Any]:
     count, dims = tensor.shape[0], tensor.shape[1:]
     elements = [_element(spec, e, tensor.name) for e in tensor.elements]
     if not spec.item_shape:

@@ -17,15 +17,17 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 import scaleserve
+from scaleserve.api.body import is_json_media_type
+from scaleserve.api.caller import caller_of
 from scaleserve.api.oip import items, wire
 from scaleserve.api.oip.tensors import Signature, signature
 from scaleserve.api.problems import problem_body
 from scaleserve.api.protocol_route import payloads, protocol_route, timeout_s
+from scaleserve.api.routes import find_model
 from scaleserve.errors import (
     InvalidInput,
     ModelFailed,
     ScaleserveError,
-    UnknownModel,
     UnknownVersion,
 )
 from scaleserve.model.spec import ModelSpec
@@ -102,9 +104,11 @@ class OipApi:
     async def infer(self, request: Request, name: str, version: str | None = None) -> Response:
         model = self._find(name, version)
         parsed, tensors = wire.parse(await request.body(), request.headers.get(wire.HEADER_LENGTH))
-        payloads = model.payloads(items.to_items(model.inputs, tensors))
+        values = items.to_items(model.inputs, tensors, model.spec.max_items_per_request)
+        payloads = model.payloads(values)
         deadline_s = _deadline_s(parsed, request, model.spec, self._settings)
-        outputs = await self._broker.submit(model.spec.name, payloads, deadline_s)
+        async with caller_of(request.scope).serving(model.spec.name, len(payloads)):
+            outputs = await self._broker.submit(model.spec.name, payloads, deadline_s)
         response = wire.InferenceResponse(
             model_name=model.spec.name, model_version=model.spec.version, id=parsed.id, outputs=[]
         )
@@ -118,9 +122,7 @@ class OipApi:
         )
 
     def _find(self, name: str, version: str | None) -> OipModel:
-        model = self._models.get(name)
-        if model is None:
-            raise UnknownModel(name)
+        model = find_model(self._models, name)
         if version is not None and version != model.spec.version:
             raise UnknownVersion(name, version, model.spec.version)
         return model
@@ -135,12 +137,12 @@ def build_router(
     api = OipApi(specs, broker, settings)
     errors: dict[int | str, dict[str, Any]] = {
         code: {"description": "Error", "content": {"application/json": {"schema": _ERROR_SCHEMA}}}
-        for code in (400, 404, 413, 500, 503, 504)
+        for code in (400, 404, 413, 415, 500, 503, 504)
     }
     router = APIRouter(
         prefix="/v2",
         tags=["open inference protocol"],
-        route_class=protocol_route(render_error, settings.max_body_bytes),
+        route_class=protocol_route(render_error, settings.max_body_bytes, accepts=_media_type),
         responses=errors,
     )
     get = ["GET"]
@@ -186,6 +188,12 @@ class ModelMetadata(BaseModel):
     platform: str
     inputs: list[TensorMetadata]
     outputs: list[TensorMetadata]
+
+
+def _media_type(content_type: str) -> bool:
+    """JSON, or (binary tensor data extension) JSON followed by raw tensors."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/octet-stream" or is_json_media_type(content_type)
 
 
 def render_error(error: ScaleserveError | None) -> Response:

@@ -17,8 +17,9 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, Field, NonNegativeInt, ValidationError
 
+from scaleserve.api.body import header_int, parse_json
 from scaleserve.api.protocol_route import validation_error
-from scaleserve.errors import InvalidInput, MalformedJSON
+from scaleserve.errors import InvalidInput
 
 HEADER_LENGTH = "inference-header-content-length"
 # struct codes of the fixed-size datatypes (BF16 has none: it is refused).
@@ -37,11 +38,14 @@ _CODES = {
     "FP64": "d",
 }
 _LENGTH = struct.Struct("<I")
+MAX_DIMS = 16
+"""Most dimensions a tensor may have (Triton's own limit is 8): the product of a shape is
+taken, and of thousands of 63-bit dimensions it would take seconds to compute."""
 
 
 class RequestInput(BaseModel):
     name: str
-    shape: list[NonNegativeInt]
+    shape: list[NonNegativeInt] = Field(max_length=MAX_DIMS)
     datatype: str
     parameters: dict[str, Any] = Field(default_factory=dict)
     data: Any = None
@@ -89,12 +93,9 @@ def parse(body: bytes, header_length: str | None) -> tuple[InferenceRequest, lis
     """The request and its input tensors; ``InvalidInput`` naming what is wrong."""
     json_part, raw = _split(body, header_length)
     try:
-        request = InferenceRequest.model_validate_json(json_part)
+        request = InferenceRequest.model_validate(parse_json(json_part))
     except ValidationError as exc:
-        problems = exc.errors(include_url=False)
-        if problems and problems[0]["type"] == "json_invalid":
-            raise MalformedJSON(f"the body is not valid JSON: {problems[0]['msg']}") from None
-        raise validation_error(problems) from None
+        raise validation_error(exc.errors(include_url=False)) from None
     tensors = []
     offset = 0
     for given in request.inputs:
@@ -143,9 +144,9 @@ def render(response: InferenceResponse, tensors: list[Tensor]) -> tuple[bytes, i
 def _split(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
     if header_length is None:
         return body, b""
-    if not header_length.isdigit() or int(header_length) > len(body):
-        raise InvalidInput(f"Inference-Header-Content-Length {header_length!r} does not fit")
-    length = int(header_length)
+    length = header_int(header_length)
+    if length is None or length > len(body):
+        raise InvalidInput(f"Inference-Header-Content-Length {header_length[:40]!r} does not fit")
     return body[:length], body[length:]
 
 

@@ -1,14 +1,16 @@
 """Jobs in Redis, shared by every gateway and worker.
 
 A job is a hash, its item outputs a second hash (first writer wins per item), its events a
-stream with ids ``0-<seq>``. Submitting records the job and queues its items in one Lua
-step; workers move it to running, record outputs and end it (see the scripts in
-``scaleserve/queue/backends/lua``). Ended jobs expire with their retention time.
+stream with ids ``0-<seq>``. Submitting records jobs and queues their items in one Lua
+step, however many jobs are submitted together; workers move them to running, record
+outputs and end them (see the scripts in ``scaleserve/queue/backends/lua``). Ended jobs
+expire with their retention time.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any, cast
 
 import orjson
@@ -19,11 +21,10 @@ from scaleserve.jobs.record import Job, JobEvent, JobStatus
 from scaleserve.model.spec import ModelSpec
 from scaleserve.queue.backends import redis_wire
 from scaleserve.queue.backends.redis_connection import REDIS_ERRORS, unavailable
-from scaleserve.queue.backends.redis_scripts import Scripts
+from scaleserve.queue.backends.redis_link import RedisLink, pairs
+from scaleserve.queue.backends.redis_scripts import SCRIPTS, run
 from scaleserve.queue.backends.redis_wire import RawFields
 from scaleserve.redis_keys import RedisKeys
-
-_FLOATS = ("created_at", "deadline_at", "started_at", "finished_at", "expires_at")
 
 
 class RedisJobStore:
@@ -31,70 +32,78 @@ class RedisJobStore:
 
     def __init__(self, redis: Redis, specs: list[ModelSpec], keys: RedisKeys | None = None) -> None:
         self._redis = redis
+        self._link = RedisLink.like(redis)  # submitting and reading: the hot path
         self._keys = keys or RedisKeys()
         self._bounds = {spec.name: spec.max_queue_items for spec in specs}
-        self._scripts = Scripts.register(redis)
 
     async def open(self) -> None:
-        return None
-
-    async def close(self) -> None:
-        return None
-
-    async def submit(self, job: Job) -> None:
-        """Record ``job`` and queue its items in one step; durable (as Redis is) on return."""
-        payloads = job.item_payloads()
-        items = [
-            redis_wire.job_item_fields(p, job.deadline_at, job.created_at, job.id, index)
-            for index, p in enumerate(payloads)
-        ]
-        record = _record_fields(job, len(payloads))
-        keys = self._keys
         try:
-            accepted = await self._scripts.submit_job(
-                keys=[
-                    keys.stream(job.model),
-                    keys.depth(job.model),
-                    keys.job(job.id),
-                    keys.job_events(job.id),
-                ],
-                args=[
-                    self._bounds[job.model],
-                    len(items),
-                    len(items[0]),
-                    len(record),
-                    *record,
-                    *redis_wire.flatten(items),
-                ],
-            )
+            await SCRIPTS.load(self._link)
         except REDIS_ERRORS as exc:
             raise unavailable(exc) from exc
-        if accepted == -1:
-            raise Overloaded(job.model, self._bounds[job.model])
+
+    async def close(self) -> None:
+        await self._link.close()
+
+    async def submit(self, jobs: Sequence[Job]) -> None:
+        """Record ``jobs`` and queue their items in one step, all or none: ``Overloaded``
+        (nothing recorded) when a model's bound would be passed. Durable (as Redis is) on
+        return."""
+        models = list(dict.fromkeys(job.model for job in jobs))
+        keys = [
+            key for model in models for key in (self._keys.stream(model), self._keys.depth(model))
+        ]
+        args: list[Any] = [len(models), *(self._bounds[model] for model in models)]
+        for job in jobs:
+            keys += [self._keys.job(job.id), self._keys.job_events(job.id)]
+            args += _submission(job, models.index(job.model) + 1)
+        try:
+            refused = await SCRIPTS.submit_jobs(self._link, keys, args)
+        except REDIS_ERRORS as exc:
+            raise unavailable(exc) from exc
+        if refused:
+            model = models[int(refused) - 1]
+            raise Overloaded(model, self._bounds[model])
 
     async def get(self, job_id: str, tenant: str) -> Job | None:
         job = await self.load(job_id)
         return job if job is not None and job.tenant == tenant else None
 
+    async def get_many(self, job_ids: Sequence[str], tenant: str) -> list[Job | None]:
+        """Each job (in order) if it exists and belongs to ``tenant``: one round trip."""
+        try:
+            found = [
+                pairs(flat)
+                for flat in await run(self._link, [("HGETALL", self._keys.job(i)) for i in job_ids])
+            ]
+        except REDIS_ERRORS as exc:
+            raise unavailable(exc) from exc
+        jobs = [
+            _job(job_id, fields) if fields else None
+            for job_id, fields in zip(job_ids, found, strict=True)
+        ]
+        return [job if job is not None and job.tenant == tenant else None for job in jobs]
+
     async def load(self, job_id: str) -> Job | None:
         """The job whoever owns it: for scaleserve's own use, never for a client."""
         try:
-            fields = cast(RawFields, await self._redis.hgetall(self._keys.job(job_id)))
+            found = pairs(await self._link.execute_command("HGETALL", self._keys.job(job_id)))
         except REDIS_ERRORS as exc:
             raise unavailable(exc) from exc
-        return _job(job_id, fields) if fields else None
+        return _job(job_id, found) if found else None
 
     async def cancel(self, job_id: str, tenant: str, now: float, expires_at: float) -> Job | None:
         keys = self._keys
         try:
-            done = await self._scripts.cancel_job(
-                keys=[
+            done = await SCRIPTS.cancel_job(
+                self._link,
+                [
                     keys.job(job_id),
                     keys.job_outputs(job_id),
                     keys.job_events(job_id),
                     keys.webhooks(),
                 ],
-                args=[tenant, now, expires_at - now, job_id],
+                [tenant, now, expires_at - now, job_id],
             )
         except REDIS_ERRORS as exc:
             raise unavailable(exc) from exc
@@ -129,6 +138,18 @@ class RedisJobStore:
             raise unavailable(exc) from exc
 
 
+def _submission(job: Job, model: int) -> list[Any]:
+    """What ``submit_jobs.lua`` takes of one job: its model's number, counts, its record's
+    field/value pairs, then its items' stream entries."""
+    payloads = job.item_payloads()
+    items = [
+        redis_wire.job_item_fields(p, job.deadline_at, job.created_at, job.id, index)
+        for index, p in enumerate(payloads)
+    ]
+    record = _record_fields(job, len(payloads))
+    return [model, len(items), len(items[0]), len(record), *record, *redis_wire.flatten(items)]
+
+
 def _record_fields(job: Job, items: int) -> list[Any]:
     record: dict[str, Any] = {
         "tenant": job.tenant,
@@ -146,22 +167,28 @@ def _record_fields(job: Job, items: int) -> list[Any]:
 
 
 def _job(job_id: str, fields: dict[bytes, bytes]) -> Job:
-    text = {k.decode(): v for k, v in fields.items()}
-    floats = {name: float(text[name]) if name in text else None for name in _FLOATS}
+    def text(name: bytes) -> str | None:
+        value = fields.get(name)
+        return None if value is None else value.decode()
+
+    def number(name: bytes) -> float | None:
+        value = fields.get(name)
+        return None if value is None else float(value)
+
     return Job(
         id=job_id,
-        tenant=text["tenant"].decode(),
-        model=text["model"].decode(),
-        status=JobStatus(text["status"].decode()),
-        inputs=text["inputs"],
-        created_at=floats["created_at"] or time.time(),
-        deadline_at=floats["deadline_at"] or 0.0,
-        attempts=int(text.get("attempts", b"0")),
-        started_at=floats["started_at"],
-        finished_at=floats["finished_at"],
-        outputs=text.get("outputs"),
-        error_code=text["error_code"].decode() if "error_code" in text else None,
-        error=text["error"].decode() if "error" in text else None,
-        webhook_url=text["webhook_url"].decode() if "webhook_url" in text else None,
-        expires_at=floats["expires_at"],
+        tenant=fields[b"tenant"].decode(),
+        model=fields[b"model"].decode(),
+        status=JobStatus(fields[b"status"].decode()),
+        inputs=fields[b"inputs"],
+        created_at=number(b"created_at") or time.time(),
+        deadline_at=number(b"deadline_at") or 0.0,
+        attempts=int(fields.get(b"attempts", b"0")),
+        started_at=number(b"started_at"),
+        finished_at=number(b"finished_at"),
+        outputs=fields.get(b"outputs"),
+        error_code=text(b"error_code"),
+        error=text(b"error"),
+        webhook_url=text(b"webhook_url"),
+        expires_at=number(b"expires_at"),
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS job_events (
 ) WITHOUT ROWID;
 """
 
+_IDS_PER_QUERY = 500  # well under SQLite's limit on a statement's parameters
 _COLUMNS = (
     "id, tenant, model, status, inputs, created_at, deadline_at, attempts, started_at,"
     " finished_at, outputs, error_code, error, webhook_url, expires_at"
@@ -75,13 +76,19 @@ class SqliteJobStore:
             await self._db.close()
             self._db = None
 
-    async def create(self, job: Job) -> None:
+    async def create(self, jobs: Sequence[Job]) -> None:
+        """Record new queued jobs in one transaction: all of them or none."""
         async with self._transaction() as db:
-            await db.execute(
-                f"INSERT INTO jobs ({_COLUMNS}) VALUES ({', '.join('?' * 15)})", _row(job)
+            await db.executemany(
+                f"INSERT INTO jobs ({_COLUMNS}, last_seq) VALUES ({', '.join('?' * 16)})",
+                [(*_row(job), 1) for job in jobs],
             )
-            await self._append_event(db, job)
-        self._notify(job.id)
+            await db.executemany(
+                "INSERT INTO job_events (job_id, seq, status, data) VALUES (?, 1, ?, ?)",
+                [(job.id, job.status.value, orjson.dumps(job.view())) for job in jobs],
+            )
+        for job in jobs:
+            self._notify(job.id)
 
     async def get(self, job_id: str, tenant: str) -> Job | None:
         db = self._conn()
@@ -90,6 +97,18 @@ class SqliteJobStore:
         ) as cursor:
             row = await cursor.fetchone()
         return _job(row) if row else None
+
+    async def get_many(self, job_ids: Sequence[str], tenant: str) -> list[Job | None]:
+        found: dict[str, Job] = {}
+        for at in range(0, len(job_ids), _IDS_PER_QUERY):
+            chunk = job_ids[at : at + _IDS_PER_QUERY]
+            async with self._conn().execute(
+                f"SELECT {_COLUMNS} FROM jobs WHERE tenant = ? AND id IN"
+                f" ({', '.join('?' * len(chunk))})",
+                (tenant, *chunk),
+            ) as cursor:
+                found.update((row[0], _job(row)) for row in await cursor.fetchall())
+        return [found.get(job_id) for job_id in job_ids]
 
     async def claim(self, job_id: str, now: float) -> Job | None:
         return await self._transition(

@@ -5,6 +5,9 @@ Any number of gateways share the streams, so workers form batches across all of 
 Admission (the model's bound) and queueing are one Lua step. When Redis cannot be reached,
 ``submit`` fails at once with ``QueueUnavailable`` (503) and works again by itself once
 Redis is back.
+
+Items are queued, and replies read, over ``RedisLink``s (the hot path); the rest (stats,
+setup) goes through the redis-py client.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncGenerator, Iterable
-from typing import cast
 
 from redis.asyncio import Redis
 
@@ -23,7 +25,8 @@ from scaleserve.errors import Overloaded, ServingError, UnknownModel
 from scaleserve.model.spec import ModelSpec
 from scaleserve.queue.backends import redis_wire
 from scaleserve.queue.backends.redis_connection import REDIS_ERRORS, unavailable
-from scaleserve.queue.backends.redis_scripts import Scripts
+from scaleserve.queue.backends.redis_link import RedisLink, stream_read
+from scaleserve.queue.backends.redis_scripts import SCRIPTS
 from scaleserve.queue.pending import PendingTable
 from scaleserve.redis_keys import RedisKeys
 
@@ -42,9 +45,10 @@ class RedisBroker:
         self, redis: Redis, specs: Iterable[ModelSpec], keys: RedisKeys | None = None
     ) -> None:
         self._redis = redis
+        self._link = RedisLink.like(redis)
+        self._reply_link = RedisLink.like(redis)  # its blocking reads hold a connection
         self._keys = keys or RedisKeys()
         self._specs = {spec.name: spec for spec in specs}
-        self._scripts = Scripts.register(redis)
         self._pending = PendingTable()
         self.gateway_id = secrets.token_hex(8)
         self._reply_key = self._keys.replies(self.gateway_id)
@@ -54,6 +58,7 @@ class RedisBroker:
     async def start(self) -> None:
         for model in self._specs:
             await redis_wire.ensure_group(self._redis, self._keys.stream(model))
+        await SCRIPTS.load(self._redis)
         self._tasks = [
             asyncio.create_task(self._listen_for_replies()),
             asyncio.create_task(self._refresh_stats()),
@@ -63,8 +68,10 @@ class RedisBroker:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._reply_link.close()
         with contextlib.suppress(*REDIS_ERRORS):
-            await self._redis.delete(self._reply_key)
+            await self._link.execute_command("DEL", self._reply_key)
+        await self._link.close()
 
     async def submit(self, model: str, payloads: list[bytes], timeout_s: float) -> list[bytes]:
         spec = self._spec(model)
@@ -108,9 +115,10 @@ class RedisBroker:
         """Admit and queue ``items`` in one Lua step: ``QueueUnavailable`` when Redis cannot
         be reached, ``Overloaded`` (nothing queued) when the model's bound would be passed."""
         try:
-            ids = await self._scripts.enqueue(
-                keys=[self._keys.stream(spec.name), self._keys.depth(spec.name)],
-                args=[spec.max_queue_items, len(items), len(items[0]), *redis_wire.flatten(items)],
+            ids = await SCRIPTS.enqueue(
+                self._link,
+                [self._keys.stream(spec.name), self._keys.depth(spec.name)],
+                [spec.max_queue_items, len(items), len(items[0]), *redis_wire.flatten(items)],
             )
         except REDIS_ERRORS as exc:
             raise unavailable(exc) from exc
@@ -143,26 +151,25 @@ class RedisBroker:
         return self._stats[model].get(name, 0)
 
     async def _listen_for_replies(self) -> None:
+        read = ("XREAD", "BLOCK", REPLY_BLOCK_MS, "STREAMS", self._reply_key)
+        block_s = REPLY_BLOCK_MS / 1000
         last_id = "$"
         while True:
             try:
-                answer = cast(
-                    redis_wire.StreamRead,
-                    await self._redis.xread({self._reply_key: last_id}, block=REPLY_BLOCK_MS),
-                )
-            except asyncio.CancelledError:
-                raise
+                answer = await self._reply_link.execute_command(*read, last_id, block_s=block_s)
             except REDIS_ERRORS as exc:
                 log.warning("reading replies failed (%s); retrying", exc)
                 await asyncio.sleep(0.5)
                 continue
-            for _, entries in answer:
+            for _, entries in stream_read(answer):
                 for entry_id, fields in entries:
                     last_id = entry_id.decode()
                     if b"c" in fields:
                         self._pending.push_chunk(int(fields[b"i"]), fields[b"c"])
                     else:
                         self._pending.resolve(redis_wire.parse_reply(fields))
+            # let the requests just answered go out before this reads again
+            await asyncio.sleep(0)
 
     async def _refresh_stats(self) -> None:
         """Queue depth and live workers for ``/metrics`` and ``/readyz``, read once a second."""

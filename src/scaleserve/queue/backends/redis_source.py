@@ -6,14 +6,17 @@ acknowledging them (it died or stalled). Such entries are suspects: they are tak
 and run one at a time, so a poison item cannot take healthy ones down with it again, and
 an entry delivered more than ``max_deliveries`` times goes to the dead-letter stream and
 fails. Results are
-recorded (job items: first writer wins) before the entries are acknowledged, so a crash in
-between means a redelivery, never a loss; a zombie's late result changes nothing.
+recorded (job items: first writer wins) in the same Lua step that acknowledges the
+entries, so a crash means a redelivery, never a loss; a zombie's late result changes
+nothing. Each batch costs three round trips to Redis: read, start its jobs, and one
+pipeline with the replies to gateways and that finishing step.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import logging
 import os
@@ -22,16 +25,16 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 
 from scaleserve.errors import StreamCancelled
 from scaleserve.model.spec import ModelSpec
 from scaleserve.queue.backends import redis_wire
 from scaleserve.queue.backends.redis_connection import REDIS_ERRORS
-from scaleserve.queue.backends.redis_scripts import Scripts
+from scaleserve.queue.backends.redis_link import Command, RedisLink, stream_read
+from scaleserve.queue.backends.redis_scripts import SCRIPTS, run
 from scaleserve.queue.backends.redis_wire import GROUP, MalformedEntry, StreamItem
 from scaleserve.redis_keys import RedisKeys
 from scaleserve.types import FailureKind, ItemResult, WorkItem
@@ -40,6 +43,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 RETRIES = 5
+REPLY_MAXLEN = 100_000
 
 _JOB_FAILURES = {
     FailureKind.MODEL: ("failed", "model_error"),
@@ -89,11 +93,11 @@ class RedisWorkSource:
         consumer: str | None = None,
     ) -> None:
         self._redis = redis
+        self._link = RedisLink.like(redis)  # reads, replies and job steps: the hot path
         self._spec = spec
         self._keys = keys or RedisKeys()
         self._settings = settings or RedisSourceSettings()
         self.consumer = consumer or consumer_name()
-        self._scripts = Scripts.register(redis)
         self._stream = self._keys.stream(spec.name)
         self._ids = itertools.count(1)
         self._held: dict[int, StreamItem] = {}
@@ -107,12 +111,16 @@ class RedisWorkSource:
 
     async def start(self) -> None:
         await redis_wire.ensure_group(self._redis, self._stream)
+        await SCRIPTS.load(self._link)
 
     def request_stop(self) -> None:
         self._closing = True
 
     async def close(self) -> None:
-        await self._redis.zrem(self._keys.workers(self._spec.name), self.consumer)
+        try:
+            await self._redis.zrem(self._keys.workers(self._spec.name), self.consumer)
+        finally:
+            await self._link.close()
 
     async def read(self, max_items: int, timeout_s: float | None) -> list[WorkItem]:
         return await self._retrying(self._read, max_items, timeout_s)
@@ -150,15 +158,12 @@ class RedisWorkSource:
         return []
 
     async def _reply(self, results: list[ItemResult]) -> None:
-        now = time.time()
-        entry_ids: list[str] = []
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for result in results:
-                item = self._held[result.id]
-                entry_ids.append(item.entry_id)
-                await self._record(pipe, item, result, now)
-            await self._ack(pipe, entry_ids)
-            await pipe.execute()
+        held = [(self._held[result.id], result) for result in results]
+        # replies first: the gateways waiting on them wake while the rest runs
+        commands = [_reply_command(item, result) for item, result in held if item.job_id is None]
+        jobs = [(item, result) for item, result in held if item.job_id is not None]
+        commands.append(self._finish(jobs, [item.entry_id for item, _ in held]))
+        await run(self._link, commands)
         for result in results:
             del self._held[result.id]
 
@@ -166,11 +171,9 @@ class RedisWorkSource:
         item = self._held[item_id]
         if item.reply_to is None or item.item_id is None:
             raise MalformedEntry(f"entry {item.entry_id} is not a streamed request")
-        chunk: dict[Any, Any] = redis_wire.chunk_fields(item.item_id, data)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.xadd(item.reply_to, chunk, maxlen=100_000, approximate=True)
-            pipe.exists(self._keys.stream_cancelled(item.reply_to, item.item_id))
-            _, cancelled = await pipe.execute()
+        chunk = _xadd(item.reply_to, redis_wire.chunk_fields(item.item_id, data))
+        cancelled_key = self._keys.stream_cancelled(item.reply_to, item.item_id)
+        _, cancelled = await run(self._link, [chunk, ("EXISTS", cancelled_key)])
         if cancelled:
             raise StreamCancelled(item_id)
 
@@ -182,14 +185,12 @@ class RedisWorkSource:
         return min(remaining_ms, self._settings.block_ms) if remaining_ms > 0 else None
 
     async def _read_new(self, max_items: int, block_ms: int | None) -> list[WorkItem]:
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.zadd(self._keys.workers(self._spec.name), {self.consumer: time.time()})
-            pipe.xreadgroup(
-                GROUP, self.consumer, {self._stream: ">"}, count=max_items, block=block_ms
-            )
-            _, answer = await pipe.execute()
-        read = cast(redis_wire.StreamRead, answer or [])
-        entries = [entry for _, stream_entries in read for entry in stream_entries]
+        block = ("BLOCK", block_ms) if block_ms is not None else ()
+        read: Command = ("XREADGROUP", "GROUP", GROUP, self.consumer, "COUNT", max_items, *block,
+                         "STREAMS", self._stream, ">")  # fmt: skip
+        beat = ("ZADD", self._keys.workers(self._spec.name), time.time(), self.consumer)
+        _, answer = await run(self._link, [beat, read], block_s=(block_ms or 0) / 1000)
+        entries = [entry for _, stream_entries in stream_read(answer) for entry in stream_entries]
         return await self._admit(entries, deliveries=1)
 
     async def _reclaim_if_due(self) -> None:
@@ -235,62 +236,79 @@ class RedisWorkSource:
             except MalformedEntry as exc:
                 log.error("malformed entry on %s: %s", self._stream, exc)  # noqa: TRY400 - no traceback to show
                 await self._dead_letter(entry_id, fields, deliveries, reason=str(exc))
-        runnable = await self._start_jobs([i for i in parsed if i.job_id is not None], deliveries)
+        runnable = await self._start_jobs(parsed, deliveries)
+        skipped: list[str] = []
         items: list[WorkItem] = []
-        for item in parsed:
-            if item.job_id is not None and item.job_id not in runnable:
-                async with self._redis.pipeline(transaction=False) as pipe:
-                    await self._ack(pipe, [item.entry_id])
-                    await pipe.execute()
+        for item, started in zip(parsed, runnable, strict=True):
+            if started is None:
+                skipped.append(item.entry_id)
                 continue
             local_id = next(self._ids)
-            self._held[local_id] = item
+            self._held[local_id] = started
             items.append(
                 WorkItem(
                     local_id, item.payload, item.deadline, item.enqueued_at, stream=item.stream
                 )
             )
+        if skipped:
+            await run(self._link, [self._finish([], skipped)])
         return items
 
-    async def _start_jobs(self, items: list[StreamItem], deliveries: int) -> set[str]:
-        """Mark the items' jobs running; the ids of the jobs that should run."""
-        if not items:
-            return set()
-        now = time.time()
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for item in items:
-                job_id = item.job_id or ""
-                await self._scripts.start_job(
-                    keys=[self._keys.job(job_id), self._keys.job_events(job_id)],
-                    args=[now, deliveries],
-                    client=pipe,
-                )
-            statuses = await pipe.execute()
-        return {
-            item.job_id
-            for item, status in zip(items, statuses, strict=True)
-            if item.job_id is not None and _text(status) == "running"
-        }
+    async def _start_jobs(
+        self, items: list[StreamItem], deliveries: int
+    ) -> list[StreamItem | None]:
+        """Mark the jobs of the job items running, all in one Lua step. Per item: the item
+        (a job item with its job's tenant), or ``None`` when its job must not run."""
+        jobs = [item.job_id for item in items if item.job_id is not None]
+        if not jobs:
+            return list(items)
+        keys = [
+            key
+            for job_id in jobs
+            for key in (self._keys.job(job_id), self._keys.job_events(job_id))
+        ]
+        answers = iter(await SCRIPTS.start_jobs(self._link, keys, [time.time(), deliveries]))
+        started: list[StreamItem | None] = []
+        for item in items:
+            if item.job_id is None:
+                started.append(item)
+                continue
+            status, tenant = next(answers)
+            running = _text(status) == "running"
+            started.append(
+                dataclasses.replace(item, tenant=_text(tenant) or None) if running else None
+            )
+        return started
 
-    async def _record(
-        self, pipe: Pipeline, item: StreamItem, result: ItemResult, now: float
-    ) -> None:
-        if item.job_id is None or item.index is None:
-            if item.reply_to is None or item.item_id is None:
-                raise MalformedEntry(f"entry {item.entry_id} names neither a job nor a gateway")
-            fields: dict[Any, Any] = redis_wire.reply_fields(result, item.item_id)
-            pipe.xadd(item.reply_to, fields, maxlen=100_000, approximate=True)
-            return
-        if result.output is not None:
-            kind, value, code = "ok", result.output, ""
-        else:
-            kind, code = _JOB_FAILURES[result.failure or FailureKind.MODEL]
-            value = (result.error or "").encode()
-        await self._scripts.record_item(
-            keys=self._job_keys(item.job_id),
-            args=[item.index, kind, value, code, now, self._settings.result_ttl_s, item.job_id],
-            client=pipe,
-        )
+    def _finish(self, jobs: list[tuple[StreamItem, ItemResult]], entry_ids: list[str]) -> Command:
+        """The Lua step that records the job items' outcomes (and their compute seconds as
+        their tenants' usage) and acknowledges ``entry_ids``."""
+        now = time.time()
+        tenants = sorted({item.tenant for item, _ in jobs if item.tenant})
+        keys = [
+            self._stream,
+            self._keys.depth(self._spec.name),
+            self._keys.webhooks(),
+            *(self._keys.usage(tenant) for tenant in tenants),
+        ]
+        args: list[Any] = [
+            GROUP,
+            now,
+            self._settings.result_ttl_s,
+            self._spec.name,
+            len(tenants),
+            len(jobs),
+        ]
+        for item, result in jobs:
+            job_id = item.job_id or ""
+            keys += [
+                self._keys.job(job_id),
+                self._keys.job_outputs(job_id),
+                self._keys.job_events(job_id),
+            ]
+            args += [item.index or 0, *_outcome(result), job_id, repr(result.compute_s)]
+            args.append(tenants.index(item.tenant) + 1 if item.tenant else 0)
+        return SCRIPTS.finish_items.command(keys, [*args, *entry_ids])
 
     async def _dead_letter(
         self,
@@ -303,26 +321,37 @@ class RedisWorkSource:
         why = reason or f"delivered {deliveries} times; its worker died or stalled each time"
         log.error("dead-lettering entry %s of %r: %s", entry_id, self._spec.name, why)
         failure = ItemResult(0, failure=FailureKind.MODEL, error=why)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            parked: dict[Any, Any] = {**fields, b"reason": why.encode(), b"entry": entry_id}
-            pipe.xadd(self._keys.dead_letters(self._spec.name), parked)
-            with contextlib.suppress(MalformedEntry):
-                item = redis_wire.parse_item(entry_id, fields)
-                await self._record(pipe, item, failure, time.time())
-            await self._ack(pipe, [_text(entry_id)])
-            await pipe.execute()
+        parked: dict[Any, Any] = {**fields, b"reason": why.encode(), b"entry": entry_id}
+        commands = [_xadd(self._keys.dead_letters(self._spec.name), parked, maxlen=None)]
+        jobs: list[tuple[StreamItem, ItemResult]] = []
+        with contextlib.suppress(MalformedEntry):
+            item = redis_wire.parse_item(entry_id, fields)
+            if item.job_id is None:
+                commands.append(_reply_command(item, failure))
+            else:
+                jobs.append((item, failure))
+        commands.append(self._finish(jobs, [_text(entry_id)]))
+        await run(self._link, commands)
 
-    async def _ack(self, pipe: Pipeline, entry_ids: list[str]) -> None:
-        if entry_ids:
-            await self._scripts.ack(
-                keys=[self._stream, self._keys.depth(self._spec.name)],
-                args=[GROUP, *entry_ids],
-                client=pipe,
-            )
 
-    def _job_keys(self, job_id: str) -> list[str]:
-        k = self._keys
-        return [k.job(job_id), k.job_outputs(job_id), k.job_events(job_id), k.webhooks()]
+def _reply_command(item: StreamItem, result: ItemResult) -> Command:
+    """The reply to the gateway waiting on a (not job) item."""
+    if item.reply_to is None or item.item_id is None:
+        raise MalformedEntry(f"entry {item.entry_id} names neither a job nor a gateway")
+    return _xadd(item.reply_to, redis_wire.reply_fields(result, item.item_id))
+
+
+def _xadd(stream: str, fields: dict[Any, Any], maxlen: int | None = REPLY_MAXLEN) -> Command:
+    trim = ("MAXLEN", "~", maxlen) if maxlen is not None else ()
+    return ("XADD", stream, *trim, "*", *(part for pair in fields.items() for part in pair))
+
+
+def _outcome(result: ItemResult) -> tuple[str, bytes, str]:
+    """How ``finish_items.lua`` takes an item's outcome: kind, output or message, code."""
+    if result.output is not None:
+        return "ok", result.output, ""
+    kind, code = _JOB_FAILURES[result.failure or FailureKind.MODEL]
+    return kind, (result.error or "").encode(), code
 
 
 def _text(value: bytes | str) -> str:

@@ -70,6 +70,8 @@ class StreamItem:
     job_id: str | None = None
     index: int | None = None
     stream: bool = False
+    tenant: str | None = None
+    """The job's tenant, once the worker has started the job (it is not in the entry)."""
 
 
 class MalformedEntry(ValueError):
@@ -105,12 +107,15 @@ def parse_item(entry_id: bytes | str, fields: dict[bytes, bytes]) -> StreamItem:
 
 
 def reply_fields(result: ItemResult, item_id: int) -> dict[str, bytes | str | int]:
-    """``o`` an output, ``f``/``e`` a failure, neither: a streamed item ended well."""
+    """``o`` an output, ``f``/``e`` a failure, neither: a streamed item ended well; ``u`` the
+    item's compute seconds."""
+    fields: dict[str, bytes | str | int] = {"i": item_id, "u": repr(result.compute_s)}
     if result.output is not None:
-        return {"i": item_id, "o": result.output}
-    if result.failure is None:
-        return {"i": item_id}
-    return {"i": item_id, "f": result.failure.value, "e": result.error or ""}
+        fields["o"] = result.output
+    elif result.failure is not None:
+        fields["f"] = result.failure.value
+        fields["e"] = result.error or ""
+    return fields
 
 
 def chunk_fields(item_id: int, data: bytes) -> dict[str, bytes | int]:
@@ -119,12 +124,16 @@ def chunk_fields(item_id: int, data: bytes) -> dict[str, bytes | int]:
 
 def parse_reply(fields: dict[bytes, bytes]) -> ItemResult:
     item_id = int(fields[b"i"])
+    compute_s = float(fields.get(b"u", 0.0))
     if b"o" in fields:
-        return ItemResult(item_id, output=fields[b"o"])
+        return ItemResult(item_id, output=fields[b"o"], compute_s=compute_s)
     if b"f" not in fields:
-        return ItemResult(item_id)
+        return ItemResult(item_id, compute_s=compute_s)
     return ItemResult(
-        item_id, failure=FailureKind(fields[b"f"].decode()), error=fields[b"e"].decode()
+        item_id,
+        failure=FailureKind(fields[b"f"].decode()),
+        error=fields[b"e"].decode(),
+        compute_s=compute_s,
     )
 
 

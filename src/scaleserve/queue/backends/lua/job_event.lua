@@ -15,3 +15,18 @@ local function end_job(job, outputs, events, webhooks, status, now, ttl, job_id)
     redis.call('XADD', webhooks, '*', 'job', job_id)
   end
 end
+
+-- The UTC day (YYYY-MM-DD) of a unix time, as usage is counted (Lua in Redis has no os.date).
+-- Howard Hinnant's civil_from_days, for days since 1970-01-01.
+local function utc_day(unix_s)
+  local z = math.floor(unix_s / 86400) + 719468
+  local era = math.floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524) - math.floor(doe / 146096)) / 365)
+  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+  local mp = math.floor((5 * doy + 2) / 153)
+  local day = doy - math.floor((153 * mp + 2) / 5) + 1
+  local month = mp < 10 and mp + 3 or mp - 9
+  local year = yoe + era * 400 + (month <= 2 and 1 or 0)
+  return string.format('%04d-%02d-%02d', year, month, day)
+end

@@ -55,6 +55,15 @@ class RedisKeys:
         """Stream of the job's status changes, entry ids ``0-<seq>``."""
         return f"{self.prefix}:job:{job_id}:events"
 
+    def job_changes(self) -> str:
+        """Stream (capped): one entry per job script that changed jobs, naming their hashes;
+        gateways read it to wake whoever waits on those jobs."""
+        return f"{self.prefix}:job-changes"
+
+    def job_id_of(self, job_hash: str) -> str:
+        """The job id in the name of a job's hash (``job``'s inverse)."""
+        return job_hash.removeprefix(f"{self.prefix}:job:")
+
     def webhooks(self) -> str:
         """Stream of ended jobs whose webhook must be delivered (consumer group ``webhooks``)."""
         return f"{self.prefix}:webhooks"

@@ -112,6 +112,7 @@ class ServeSettings:
             jobs=JobSettings(
                 result_ttl_s=_env("JOB_RESULT_TTL_S", JobSettings.result_ttl_s, float),
                 max_attempts=_env("JOB_MAX_ATTEMPTS", JobSettings.max_attempts, int),
+                max_wait_s=_env("JOB_MAX_WAIT_S", JobSettings.max_wait_s, float),
                 max_running_per_model=_env(
                     "JOB_MAX_RUNNING", JobSettings.max_running_per_model, int
                 ),

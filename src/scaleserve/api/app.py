@@ -9,10 +9,10 @@ from fastapi import FastAPI
 import scaleserve
 from scaleserve.api import jobs as job_routes
 from scaleserve.api import jobs_batch as batch_routes
-from scaleserve.api import jobs_fast as fast_job_routes
 from scaleserve.api import openai_routes, openapi, problems, routes, streaming_route, usage
-from scaleserve.api.gateway import Gateway
+from scaleserve.api.gateway import Gateway, Shortcut
 from scaleserve.api.jobs import JobsApi
+from scaleserve.api.jobs_fast import JobShortcuts
 from scaleserve.api.oip import routes as oip_routes
 from scaleserve.api.predict import PredictHandler
 from scaleserve.cache.result_cache import ResultCache
@@ -46,14 +46,13 @@ def create_app(
     app.include_router(streaming_route.build_router(specs, broker, settings))
     app.include_router(oip_routes.build_router(specs, broker, settings))
     app.include_router(openai_routes.build_router(specs, broker, settings))
+    # Without a cache from the caller, cached models get a memory-only one (it needs no start).
+    cache = cache or ResultCache(specs, broker)
+    shortcuts: list[Shortcut] = [PredictHandler(specs, broker, settings, cache)]
     if jobs is not None:
         app.include_router(job_routes.build_router(jobs, settings.max_body_bytes))
         app.include_router(batch_routes.build_router(jobs, settings.max_body_bytes))
-        app.router.routes[:0] = fast_job_routes.routes(
-            jobs, settings.max_body_bytes
-        )  # served first
+        shortcuts.append(JobShortcuts(jobs, settings.max_body_bytes))
     problems.install_handlers(app)
     openapi.install_openapi(app, specs)
-    # Without a cache from the caller, cached models get a memory-only one (it needs no start).
-    cache = cache or ResultCache(specs, broker)
-    return Gateway(app, PredictHandler(specs, broker, settings, cache), gate)
+    return Gateway(app, gate, shortcuts)

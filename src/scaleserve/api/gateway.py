@@ -1,12 +1,16 @@
 """The gateway's outermost ASGI app: it authenticates every request but the public ones,
-then sends predict requests straight to their handler and the rest to the FastAPI app."""
+then hands the hot routes (predict, submitting and reading a job) to their plain ASGI
+handlers and the rest to the FastAPI app."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from scaleserve.api.caller import CALLER_KEY, Caller
-from scaleserve.api.predict import PredictHandler, predict_route_model, send_problem
+from scaleserve.api.raw_response import send_problem
 from scaleserve.errors import ScaleserveError
 from scaleserve.tenancy.gate import Gate
 
@@ -14,11 +18,20 @@ PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs", "/red
 """Liveness, readiness and the API's description: nothing about any tenant's data."""
 
 
+class Shortcut(Protocol):
+    """Routes answered ahead of FastAPI, whose per-request machinery costs more than the
+    work of a hot route."""
+
+    def handler(self, scope: Scope) -> ASGIApp | None:
+        """The handler of this request, or ``None`` when it is not one of these routes."""
+        ...
+
+
 class Gateway:
-    def __init__(self, app: ASGIApp, predict: PredictHandler, gate: Gate) -> None:
+    def __init__(self, app: ASGIApp, gate: Gate, shortcuts: Sequence[Shortcut]) -> None:
         self.app = app
-        self._predict = predict
         self._gate = gate
+        self._shortcuts = tuple(shortcuts)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -31,10 +44,11 @@ class Gateway:
                 await send_problem(send, exc)
                 return
             scope[CALLER_KEY] = Caller(tenant, self._gate)
-        name = predict_route_model(scope["path"])
-        if name is not None:
-            await self._predict.handle(name, scope, receive, send)
-            return
+        for shortcut in self._shortcuts:
+            handler = shortcut.handler(scope)
+            if handler is not None:
+                await handler(scope, receive, send)
+                return
         await self.app(scope, receive, send)
 
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from scaleserve.api.body import header_int
 from scaleserve.api.caller import Caller, caller_of
+from scaleserve.api.prefer import preference_applied, preferred_wait_s
 from scaleserve.api.problems import problem_response
 from scaleserve.api.protocol_route import protocol_route
 from scaleserve.api.schemas import Problem
@@ -105,17 +106,27 @@ def build_router(jobs: JobsApi, max_body_bytes: int = GatewaySettings.max_body_b
         code: {"model": Problem} for code in (400, 404, 413, 415, 422)
     }
 
-    @router.post("", status_code=202, response_model=JobAccepted, responses=refusals)
-    async def submit(body: JobRequest, request: Request) -> Response:
-        """Accept a job; answers once the job is durably recorded."""
-        accepted, location = await accept(jobs, inputs_of, caller_of(request.scope), body)
-        headers = {"Location": location}
-        return Response(accepted, 202, headers=headers, media_type="application/json")
+    ended: dict[int | str, dict[str, Any]] = {
+        201: {"model": JobView, "description": "The job ended within the preferred wait."}
+    }
+
+    @router.post("", status_code=202, response_model=JobAccepted, responses={**ended, **refusals})
+    async def submit(
+        body: JobRequest, request: Request, prefer: str | None = Header(default=None)
+    ) -> Response:
+        """Accept a job; answers once the job is durably recorded. With ``Prefer: wait=N``
+        the answer waits up to N seconds for the job to end: 201 with the ended job, else
+        202 as without it."""
+        answer = await submit_job(jobs, inputs_of, caller_of(request.scope), body, prefer)
+        return _response(answer)
 
     @router.get("/{job_id}", response_model=JobView, responses=not_found)
-    async def get(job_id: str, request: Request) -> Any:
-        """The job's state, and its outputs or error once it has ended."""
-        return _json(await find(jobs.store, job_id, _tenant(request)))
+    async def get(
+        job_id: str, request: Request, prefer: str | None = Header(default=None)
+    ) -> Response:
+        """The job's state, and its outputs or error once it has ended. With
+        ``Prefer: wait=N`` the answer waits up to N seconds for the job to end."""
+        return _response(await read_job(jobs, _tenant(request), job_id, prefer))
 
     @router.delete(
         "/{job_id}", response_model=JobView, responses={**not_found, 409: {"model": Problem}}
@@ -152,26 +163,70 @@ def build_router(jobs: JobsApi, max_body_bytes: int = GatewaySettings.max_body_b
     return router
 
 
-async def accept(
-    jobs: JobsApi, inputs_of: InputAdapters, caller: Caller, body: JobRequest
-) -> tuple[bytes, str]:
-    """Admit, record and queue the job ``body`` asks for: the 202's body and location."""
+@dataclass(frozen=True)
+class JobAnswer:
+    """A job route's answer, whichever route machinery sends it."""
+
+    status: int
+    body: bytes
+    headers: list[tuple[str, str]]
+
+
+async def submit_job(
+    jobs: JobsApi, inputs_of: InputAdapters, caller: Caller, body: JobRequest, prefer: str | None
+) -> JobAnswer:
+    """``POST /v1/jobs``: 202 once the job is recorded; with ``Prefer: wait``, 201 with the
+    ended job when it ends within the wait."""
+    job = await accept(jobs, inputs_of, caller, body)
+    headers = [("location", job_location(job.id))]
+    wait_s = preferred_wait_s(prefer, jobs.settings.max_wait_s)
+    if wait_s is not None:
+        headers.append(("preference-applied", preference_applied(wait_s)))
+        job = await jobs.store.wait_until_ended(job.id, job.tenant, wait_s) or job
+        if job.status.terminal:
+            return JobAnswer(201, orjson.dumps(job.view()), headers)
+    return JobAnswer(202, accepted_body(job), headers)
+
+
+async def read_job(jobs: JobsApi, tenant: str, job_id: str, prefer: str | None) -> JobAnswer:
+    """``GET /v1/jobs/{id}``: the job; with ``Prefer: wait``, once it has ended or the wait
+    is over."""
+    job = await find(jobs.store, job_id, tenant)
+    headers = []
+    wait_s = preferred_wait_s(prefer, jobs.settings.max_wait_s)
+    if wait_s is not None:
+        headers.append(("preference-applied", preference_applied(wait_s)))
+        if not job.status.terminal:
+            job = await jobs.store.wait_until_ended(job.id, tenant, wait_s) or job
+    return JobAnswer(200, orjson.dumps(job.view()), headers)
+
+
+async def accept(jobs: JobsApi, inputs_of: InputAdapters, caller: Caller, body: JobRequest) -> Job:
+    """Admit, record and queue the job ``body`` asks for."""
     payloads = validated_payloads(body, inputs_of)
     await caller.gate.release(await caller.gate.admit(caller.tenant, len(payloads)))
     check_webhook(jobs, body)
-    now = time.time()
-    job = new_job(body, payloads, caller.tenant.name, now, jobs.settings)
+    job = new_job(body, payloads, caller.tenant.name, time.time(), jobs.settings)
     await jobs.submit([job])
     caller.gate.usage.record(caller.tenant.name, job.model, requests=1, items=len(payloads))
-    location = f"/v1/jobs/{job.id}"
+    return job
+
+
+def job_location(job_id: str) -> str:
+    return f"/v1/jobs/{job_id}"
+
+
+def accepted_body(job: Job) -> bytes:
+    """The 202's body: the job's id, status and links."""
+    location = job_location(job.id)
     accepted = {
         "id": job.id,
         "status": job.status.value,
         "model": job.model,
-        "created_at": now,
+        "created_at": job.created_at,
         "links": {"self": location, "events": f"{location}/events"},
     }
-    return orjson.dumps(accepted), location
+    return orjson.dumps(accepted)
 
 
 def check_webhook(jobs: JobsApi, body: JobRequest) -> None:
@@ -207,6 +262,12 @@ async def find(store: JobStore, job_id: str, tenant: str) -> Job:
     if job is None:
         raise JobNotFound(job_id)
     return job
+
+
+def _response(answer: JobAnswer) -> Response:
+    return Response(
+        answer.body, answer.status, headers=dict(answer.headers), media_type="application/json"
+    )
 
 
 def _json(job: Job) -> Response:

@@ -1,45 +1,59 @@
-"""``POST /v1/jobs`` and ``GET /v1/jobs/{id}`` as plain ASGI routes, ahead of FastAPI's.
+"""``POST /v1/jobs`` and ``GET /v1/jobs/{id}`` as plain ASGI routes, ahead of FastAPI.
 
-A client that runs one job per request sends two requests per job. Through FastAPI's
-request machinery (matching across every route, solving dependencies, its request and
-response objects) they cost about two thirds of the gateway's CPU (measured with py-spy
-under ``benchmarks/jobs.py``), as predict requests did before they became plain ASGI
-(``scaleserve.api.predict``). These two routes answer exactly as the FastAPI routes of
-``scaleserve.api.jobs`` would: the same body limits (``scaleserve.api.body``), the same
-validation (``JobRequest``), the same work (``accept``, ``find``) and the same problem
-bodies. Those FastAPI routes stay declared: they describe the API in the OpenAPI document.
+A client that runs one job per request sends one or two requests per job. Through FastAPI's
+request machinery (its middleware stack, matching across every route, solving
+dependencies, its request and response objects) they cost about two thirds of the
+gateway's CPU (measured with py-spy under ``benchmarks/jobs.py``), as predict requests did
+before they became plain ASGI (``scaleserve.api.predict``). ``JobShortcuts`` hands these
+two routes to the gateway, which answers them before FastAPI sees them, exactly as the
+FastAPI routes of ``scaleserve.api.jobs`` would: the same body limits
+(``scaleserve.api.body``), the same validation (``JobRequest``), the same work
+(``submit_job``, ``read_job``) and the same problem bodies. Those FastAPI routes stay
+declared: they describe the API in the OpenAPI document.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
-import orjson
 from pydantic import TypeAdapter, ValidationError
-from starlette.routing import BaseRoute, Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from scaleserve.api.body import check_headers, parse_json, read_body
 from scaleserve.api.caller import caller_of
-from scaleserve.api.jobs import JobRequest, JobsApi, accept, find, input_adapters
-from scaleserve.api.problems import problem_body
+from scaleserve.api.jobs import JobAnswer, JobRequest, JobsApi, input_adapters, read_job, submit_job
+from scaleserve.api.prefer import PREFER_HEADER
 from scaleserve.api.protocol_route import validation_error
+from scaleserve.api.raw_response import send_problem, send_response
 from scaleserve.errors import ScaleserveError
 
 log = logging.getLogger(__name__)
 
 _JSON = (b"content-type", b"application/json")
-_BODY_HEADERS = frozenset({b"content-type", b"content-length"})
+_PREFER = PREFER_HEADER.encode()
+_BODY_HEADERS = frozenset({b"content-type", b"content-length", _PREFER})
 _MISSING_BODY = [{"loc": ["body"], "msg": "Field required", "type": "missing"}]
+_JOBS = "/v1/jobs"
+_ONE_JOB = "/v1/jobs/"
 
 
-def routes(jobs: JobsApi, max_body_bytes: int) -> list[BaseRoute]:
-    """The two routes, to go first in the app's router."""
-    return [
-        Route("/v1/jobs", _Submit(jobs, max_body_bytes), methods=["POST"], include_in_schema=False),
-        Route("/v1/jobs/{job_id}", _Read(jobs), methods=["GET"], include_in_schema=False),
-    ]
+class JobShortcuts:
+    """The gateway's shortcut to the two job routes (see ``scaleserve.api.gateway``)."""
+
+    def __init__(self, jobs: JobsApi, max_body_bytes: int) -> None:
+        self._submit = _Submit(jobs, max_body_bytes)
+        self._read = _Read(jobs)
+
+    def handler(self, scope: Scope) -> ASGIApp | None:
+        path, method = scope["path"], scope["method"]
+        if path == _JOBS:
+            return self._submit if method == "POST" else None
+        if path.startswith(_ONE_JOB) and method in {"GET", "HEAD"}:
+            job_id = path[len(_ONE_JOB) :]
+            if job_id and "/" not in job_id:
+                scope["path_params"] = {"job_id": job_id}
+                return self._read
+        return None
 
 
 class _Submit:
@@ -50,19 +64,19 @@ class _Submit:
         self._request: TypeAdapter[JobRequest] = TypeAdapter(JobRequest)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = _headers(scope, _BODY_HEADERS)
         try:
-            accepted, location = await accept(
-                self._jobs, self._inputs_of, caller_of(scope), await self._body(scope, receive)
+            body = await self._body(headers, receive)
+            answer = await submit_job(
+                self._jobs, self._inputs_of, caller_of(scope), body, headers.get(_PREFER)
             )
         except Exception as exc:  # every failure answers as a problem body
             await _send_problem(send, exc, scope)
             return
-        headers = [_JSON, (b"location", location.encode())]
-        await _send(send, 202, accepted, headers)
+        await _send_answer(send, answer)
 
-    async def _body(self, scope: Scope, receive: Receive) -> JobRequest:
+    async def _body(self, headers: dict[bytes, str], receive: Receive) -> JobRequest:
         """The request's job, read and checked as the FastAPI route's class reads it."""
-        headers = {k: v.decode("latin-1") for k, v in scope["headers"] if k in _BODY_HEADERS}
         check_headers(headers.get(b"content-type"), headers.get(b"content-length"), self._limit)
         body = await read_body(receive, self._limit)
         if not body:
@@ -76,26 +90,29 @@ class _Submit:
 
 class _Read:
     def __init__(self, jobs: JobsApi) -> None:
-        self._store = jobs.store
+        self._jobs = jobs
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        prefer = _headers(scope, frozenset({_PREFER})).get(_PREFER)
         try:
             tenant = caller_of(scope).tenant.name
-            job = await find(self._store, scope["path_params"]["job_id"], tenant)
+            answer = await read_job(self._jobs, tenant, scope["path_params"]["job_id"], prefer)
         except Exception as exc:  # every failure answers as a problem body
             await _send_problem(send, exc, scope)
             return
-        await _send(send, 200, orjson.dumps(job.view()), [_JSON])
+        await _send_answer(send, answer)
+
+
+def _headers(scope: Scope, wanted: frozenset[bytes]) -> dict[bytes, str]:
+    return {k: v.decode("latin-1") for k, v in scope["headers"] if k in wanted}
+
+
+async def _send_answer(send: Send, answer: JobAnswer) -> None:
+    headers = [_JSON, *((k.encode(), v.encode("latin-1")) for k, v in answer.headers)]
+    await send_response(send, answer.status, answer.body, headers)
 
 
 async def _send_problem(send: Send, exc: Exception, scope: Scope) -> None:
     if not isinstance(exc, ScaleserveError):
         log.error("%s %s failed unexpectedly", scope["method"], scope["path"], exc_info=exc)
-    status, body, headers = problem_body(exc if isinstance(exc, ScaleserveError) else None)
-    await _send(send, status, body, headers)
-
-
-async def _send(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
-    all_headers: list[Any] = [*headers, (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": all_headers})
-    await send({"type": "http.response.body", "body": body})
+    await send_problem(send, exc if isinstance(exc, ScaleserveError) else None)

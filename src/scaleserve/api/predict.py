@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from pydantic import TypeAdapter, ValidationError
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from scaleserve.api.body import check_headers, parse_json, read_body
 from scaleserve.api.caller import caller_of
-from scaleserve.api.problems import problem_body
 from scaleserve.api.protocol_route import requested_timeout_s
+from scaleserve.api.raw_response import send_problem, send_response
 from scaleserve.api.routes import find_model
 from scaleserve.api.schemas import predict_request_model
 from scaleserve.cache.outcome import CacheControl
@@ -110,7 +110,16 @@ class PredictHandler:
         self._broker = broker
         self._settings = settings
 
-    async def handle(self, name: str, scope: Scope, receive: Receive, send: Send) -> None:
+    def handler(self, scope: Scope) -> ASGIApp | None:
+        """The gateway's shortcut to predict routes (see ``scaleserve.api.gateway``)."""
+        name = predict_route_model(scope["path"])
+        if name is None:
+            return None
+        scope["path_params"] = {"name": name}
+        return self._handle
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        name = scope["path_params"]["name"]
         if scope["method"] != "POST":
             await send_problem(send, MethodNotAllowed(scope["method"], "POST"))
             return
@@ -128,7 +137,7 @@ class PredictHandler:
             log.exception("predict on %r failed unexpectedly", name)
             status = await send_problem(send, None)
         else:
-            await _send(send, 200, body, headers)
+            await send_response(send, 200, body, headers)
             endpoint.requests_ok.inc()
             endpoint.duration_ok.observe(time.perf_counter() - started)
             return
@@ -207,23 +216,6 @@ class _Ask:
 def _headers(scope: Scope) -> dict[bytes, str]:
     wanted = (b"content-type", b"content-length", TIMEOUT_HEADER, CACHE_CONTROL_HEADER)
     return {k: v.decode("latin-1") for k, v in scope["headers"] if k in wanted}
-
-
-async def send_problem(send: Send, error: ScaleserveError | None) -> int:
-    status, body, headers = problem_body(error)
-    await _send(send, status, body, headers)
-    return status
-
-
-async def _send(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [*headers, (b"content-length", str(len(body)).encode())],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
 
 
 def _input_error(exc: ValidationError) -> InvalidInput:

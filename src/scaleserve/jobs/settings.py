@@ -16,3 +16,5 @@ class JobSettings:
     max_running_per_model: int = 64
     """Jobs of one model handed to its queue at once; the rest wait in the store."""
     sweep_interval_s: float = 60.0
+    max_wait_s: float = 60.0
+    """The longest a request may hold its answer for a job to end (``Prefer: wait``)."""

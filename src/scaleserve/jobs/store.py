@@ -42,6 +42,10 @@ class JobStore(Protocol):
         """Return when the job has an event after ``after_seq``, or after ``timeout_s``."""
         ...
 
+    async def wait_until_ended(self, job_id: str, tenant: str, timeout_s: float) -> Job | None:
+        """``get`` once the job has ended, or as it is after ``timeout_s``."""
+        ...
+
 
 class RunnableJobStore(JobStore, Protocol):
     async def create(self, jobs: Sequence[Job]) -> None:

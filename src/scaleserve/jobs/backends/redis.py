@@ -9,6 +9,8 @@ expire with their retention time.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Sequence
 from typing import Any, cast
@@ -18,13 +20,18 @@ from redis.asyncio import Redis
 
 from scaleserve.errors import Overloaded
 from scaleserve.jobs.record import Job, JobEvent, JobStatus
+from scaleserve.jobs.watchers import JobWatchers, until_changed, until_ended
 from scaleserve.model.spec import ModelSpec
 from scaleserve.queue.backends import redis_wire
 from scaleserve.queue.backends.redis_connection import REDIS_ERRORS, unavailable
-from scaleserve.queue.backends.redis_link import RedisLink, pairs
+from scaleserve.queue.backends.redis_link import RedisLink, pairs, stream_read
 from scaleserve.queue.backends.redis_scripts import SCRIPTS, run
 from scaleserve.queue.backends.redis_wire import RawFields
 from scaleserve.redis_keys import RedisKeys
+
+log = logging.getLogger(__name__)
+
+FEED_BLOCK_MS = 1000
 
 
 class RedisJobStore:
@@ -35,14 +42,22 @@ class RedisJobStore:
         self._link = RedisLink.like(redis)  # submitting and reading: the hot path
         self._keys = keys or RedisKeys()
         self._bounds = {spec.name: spec.max_queue_items for spec in specs}
+        self._watchers = JobWatchers()
+        self._feed_link = RedisLink.like(redis)  # its blocking reads hold a connection
+        self._feed: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
         try:
             await SCRIPTS.load(self._link)
         except REDIS_ERRORS as exc:
             raise unavailable(exc) from exc
+        self._feed = asyncio.create_task(self._follow_changes())
 
     async def close(self) -> None:
+        if self._feed is not None:
+            self._feed.cancel()
+            await asyncio.gather(self._feed, return_exceptions=True)
+        await self._feed_link.close()
         await self._link.close()
 
     async def submit(self, jobs: Sequence[Job]) -> None:
@@ -102,6 +117,7 @@ class RedisJobStore:
                     keys.job_outputs(job_id),
                     keys.job_events(job_id),
                     keys.webhooks(),
+                    keys.job_changes(),
                 ],
                 [tenant, now, expires_at - now, job_id],
             )
@@ -128,14 +144,41 @@ class RedisJobStore:
         ]
 
     async def wait_for_event(self, job_id: str, after_seq: int, timeout_s: float) -> None:
+        await until_changed(
+            self._watchers, job_id, lambda: self._has_event_after(job_id, after_seq), timeout_s
+        )
+
+    async def wait_until_ended(self, job_id: str, tenant: str, timeout_s: float) -> Job | None:
+        return await until_ended(
+            self._watchers, job_id, lambda: self.get(job_id, tenant), timeout_s
+        )
+
+    async def _has_event_after(self, job_id: str, after_seq: int) -> bool:
+        read = ("XRANGE", self._keys.job_events(job_id), f"0-{after_seq + 1}", "+", "COUNT", 1)
         try:
-            await self._redis.xread(
-                {self._keys.job_events(job_id): f"0-{after_seq}"},
-                block=max(1, int(timeout_s * 1000)),
-                count=1,
-            )
+            return bool(await self._link.execute_command(*read))
         except REDIS_ERRORS as exc:
             raise unavailable(exc) from exc
+
+    async def _follow_changes(self) -> None:
+        """Wake the local waiters of every job the job scripts announce as changed. After a
+        failed read every waiter looks again: changes may have been missed meanwhile."""
+        feed = self._keys.job_changes()
+        last_id = "$"
+        while True:
+            read = ("XREAD", "COUNT", 1000, "BLOCK", FEED_BLOCK_MS, "STREAMS", feed, last_id)
+            try:
+                answer = await self._feed_link.execute_command(*read, block_s=FEED_BLOCK_MS / 1000)
+            except REDIS_ERRORS as exc:
+                log.warning("reading the job changes feed failed (%s); retrying", exc)
+                await asyncio.sleep(0.5)
+                self._watchers.notify_all()
+                continue
+            for _, entries in stream_read(answer):
+                for entry_id, fields in entries:
+                    last_id = entry_id.decode()
+                    hashes = fields.get(b"jobs", b"").decode().split()
+                    self._watchers.notify_many(self._keys.job_id_of(h) for h in hashes)
 
 
 def _submission(job: Job, model: int) -> list[Any]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ import aiosqlite
 import orjson
 
 from scaleserve.jobs.record import Job, JobEvent, JobStatus
+from scaleserve.jobs.watchers import JobWatchers, until_changed, until_ended
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -60,7 +61,7 @@ class SqliteJobStore:
         self._path = str(path)
         self._db: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()  # one connection: transactions must not interleave
-        self._watchers = _Watchers()
+        self._watchers = JobWatchers()
 
     async def open(self) -> None:
         if self._path != ":memory:":
@@ -182,12 +183,15 @@ class SqliteJobStore:
         return [JobEvent(job_id, seq, JobStatus(status), data) for seq, status, data in rows]
 
     async def wait_for_event(self, job_id: str, after_seq: int, timeout_s: float) -> None:
-        with self._watchers.watch(job_id) as changed:
-            if await self.events_after(job_id, after_seq):
-                return
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(timeout_s):
-                    await changed.wait()
+        async def changed_yet() -> bool:
+            return bool(await self.events_after(job_id, after_seq))
+
+        await until_changed(self._watchers, job_id, changed_yet, timeout_s)
+
+    async def wait_until_ended(self, job_id: str, tenant: str, timeout_s: float) -> Job | None:
+        return await until_ended(
+            self._watchers, job_id, lambda: self.get(job_id, tenant), timeout_s
+        )
 
     async def delete_expired(self, now: float) -> int:
         async with self._transaction() as db:
@@ -243,34 +247,6 @@ class SqliteJobStore:
                 await db.execute("ROLLBACK")
                 raise
             await db.execute("COMMIT")
-
-
-class _Watchers:
-    """One wake-up event per job that someone is waiting on, dropped with its last waiter."""
-
-    def __init__(self) -> None:
-        self._events: dict[str, tuple[asyncio.Event, int]] = {}
-
-    @contextlib.contextmanager
-    def watch(self, job_id: str) -> Iterator[asyncio.Event]:
-        event, count = self._events.get(job_id, (asyncio.Event(), 0))
-        self._events[job_id] = (event, count + 1)
-        try:
-            yield event
-        finally:
-            event, count = self._events[job_id]
-            if count == 1:
-                del self._events[job_id]
-            else:
-                self._events[job_id] = (event, count - 1)
-
-    def notify(self, job_id: str) -> None:
-        entry = self._events.pop(job_id, None)
-        if entry is None:
-            return
-        entry[0].set()
-        # waiters still registered get a fresh event for the next change
-        self._events[job_id] = (asyncio.Event(), entry[1])
 
 
 def _row(job: Job) -> tuple[Any, ...]:

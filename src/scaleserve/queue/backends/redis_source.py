@@ -263,9 +263,12 @@ class RedisWorkSource:
         if not jobs:
             return list(items)
         keys = [
-            key
-            for job_id in jobs
-            for key in (self._keys.job(job_id), self._keys.job_events(job_id))
+            self._keys.job_changes(),
+            *(
+                key
+                for job_id in jobs
+                for key in (self._keys.job(job_id), self._keys.job_events(job_id))
+            ),
         ]
         answers = iter(await SCRIPTS.start_jobs(self._link, keys, [time.time(), deliveries]))
         started: list[StreamItem | None] = []
@@ -289,6 +292,7 @@ class RedisWorkSource:
             self._stream,
             self._keys.depth(self._spec.name),
             self._keys.webhooks(),
+            self._keys.job_changes(),
             *(self._keys.usage(tenant) for tenant in tenants),
         ]
         args: list[Any] = [

@@ -2,8 +2,9 @@
 -- writer wins; a late writer changes nothing), add the compute seconds of the outcomes
 -- recorded to their tenants' usage, then acknowledge every entry of the batch. An entry is
 -- therefore never acknowledged without its outcome recorded.
--- KEYS[1] stream, KEYS[2] depth counter, KEYS[3] webhooks, KEYS[4..3+t] the usage hashes of
--- t tenants, then for each of the n job items: its job's hash, outputs, events
+-- KEYS[1] stream, KEYS[2] depth counter, KEYS[3] webhooks, KEYS[4] the changes feed,
+-- KEYS[5..4+t] the usage hashes of t tenants, then for each of the n job items: its job's
+-- hash, outputs, events
 -- ARGV[1] group, ARGV[2] now, ARGV[3] retention seconds, ARGV[4] model, ARGV[5] t,
 -- ARGV[6] n, then for each job item 7 values: item index, 'ok' | 'failed' | 'expired',
 -- output JSON or error message, error code, job id, compute seconds, tenant number (0:
@@ -42,7 +43,7 @@ end
 local compute = {}
 for k = 1, t do compute[k] = 0 end
 for i = 1, n do
-  local a, k = 6 + 7 * (i - 1), 3 + t + 3 * (i - 1)
+  local a, k = 6 + 7 * (i - 1), 4 + t + 3 * (i - 1)
   local recorded = record(KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], ARGV[a + 1], ARGV[a + 2],
     ARGV[a + 3], ARGV[a + 4], ARGV[a + 5])
   local tenant = tonumber(ARGV[a + 7])
@@ -54,10 +55,11 @@ if t > 0 then
   local field = model .. '|' .. utc_day(tonumber(redis.call('TIME')[1])) .. '|compute_s'
   for k = 1, t do
     if compute[k] > 0 then
-      redis.call('HINCRBYFLOAT', KEYS[3 + k], field, compute[k])
+      redis.call('HINCRBYFLOAT', KEYS[4 + k], field, compute[k])
     end
   end
 end
+announce_changes(KEYS[4])
 local first = 7 + 7 * n
 if first > #ARGV then
   return 0

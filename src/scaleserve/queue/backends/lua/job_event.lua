@@ -1,7 +1,21 @@
--- Shared by the job scripts (prepended to them): append a status change to a job's events.
+-- Shared by the job scripts (prepended to them).
+
+-- The hashes of the jobs this script changed, for announce_changes.
+local changed_jobs = {}
+
+-- Append a status change to a job's events.
 local function job_event(job, events, status)
   local seq = redis.call('HINCRBY', job, 'seq', 1)
   redis.call('XADD', events, '0-' .. seq, 's', status)
+  changed_jobs[#changed_jobs + 1] = job
+end
+
+-- One entry on the changes feed naming every job this script changed (their hashes, space
+-- separated), so that gateways wake whoever waits on them. Called last by each script.
+local function announce_changes(feed)
+  if #changed_jobs > 0 then
+    redis.call('XADD', feed, 'MAXLEN', '~', 10000, '*', 'jobs', table.concat(changed_jobs, ' '))
+  end
 end
 
 -- End a job: final status, times, retention on all its keys, and its webhook if it has one.

@@ -8,6 +8,8 @@ against the embedded queue.
    carrying one input, through the same local Redis:
    - scaleserve (``scaleserve api`` + ``scaleserve worker``, echo model, 1 and 2 worker
      processes), two ways a client can use it:
+     ``wait``: ``POST /v1/jobs`` per job with ``Prefer: wait=60`` (64 at a time): the
+     answer carries the ended job, one request per job;
      ``one``: ``POST /v1/jobs`` per job (64 at a time), then ``GET /v1/jobs/{id}`` until
      it has ended;
      ``batch``: ``POST /v1/jobs/batch`` with 500 jobs per request, reading them back
@@ -118,9 +120,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--apis",
         nargs="+",
-        choices=["one", "batch"],
-        default=["one", "batch"],
-        help="scaleserve's ways to run: one job per request, batches",
+        choices=["wait", "one", "batch"],
+        default=["wait", "one", "batch"],
+        help="scaleserve's ways to run: one waiting request per job, a request per job and"
+        " polls, batches",
     )
     parser.add_argument("--quick", action="store_true", help="1 round, small counts, short runs")
     args = parser.parse_args()
@@ -166,7 +169,11 @@ def _delete_prefix(prefix: str) -> None:
 
 
 def scaleserve_jobs(workers: int, counts: Counts, apis: list[str]) -> list[JobsRun]:
-    clients = {"one": (counts.one, one_per_request), "batch": (counts.batch, in_batches)}
+    clients = {
+        "wait": (counts.one, one_request_waiting),
+        "one": (counts.one, one_per_request),
+        "batch": (counts.batch, in_batches),
+    }
     runs = []
     with redis_deployment(workers) as gateway:
         for api in apis:
@@ -218,6 +225,22 @@ async def one_per_request(session: aiohttp.ClientSession, total: int) -> None:
 
     ids = await asyncio.gather(*(submit(n) for n in range(total)))
     await asyncio.gather(*(result(job_id, n) for n, job_id in enumerate(ids)))
+
+
+async def one_request_waiting(session: aiohttp.ClientSession, total: int) -> None:
+    """Submit ``total`` one-input jobs (64 at a time), each answered once it has ended."""
+    gate = asyncio.Semaphore(CONCURRENCY)
+    prefer = {"Prefer": "wait=60"}
+
+    async def run(n: int) -> None:
+        body = {"model": "echo", "inputs": [n]}
+        async with gate, session.post("/v1/jobs", json=body, headers=prefer) as answer:
+            if answer.status != 201:
+                raise RuntimeError(f"submit answered {answer.status}: {await answer.text()}")
+            if not _ended(await answer.json(), n):
+                raise RuntimeError(f"job {n} came back before it ended")
+
+    await asyncio.gather(*(run(n) for n in range(total)))
 
 
 async def in_batches(session: aiohttp.ClientSession, total: int) -> None:

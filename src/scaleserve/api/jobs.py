@@ -177,14 +177,17 @@ async def submit_job(
 ) -> JobAnswer:
     """``POST /v1/jobs``: 202 once the job is recorded; with ``Prefer: wait``, 201 with the
     ended job when it ends within the wait."""
-    job = await accept(jobs, inputs_of, caller, body)
+    job = await admitted_job(jobs, inputs_of, caller, body)
+    submitted = record_job(jobs, caller, job, len(body.inputs))
     headers = [("location", job_location(job.id))]
     wait_s = preferred_wait_s(prefer, jobs.settings.max_wait_s)
-    if wait_s is not None:
-        headers.append(("preference-applied", preference_applied(wait_s)))
-        job = await jobs.store.wait_until_ended(job.id, job.tenant, wait_s) or job
-        if job.status.terminal:
-            return JobAnswer(201, orjson.dumps(job.view()), headers)
+    if wait_s is None:
+        return JobAnswer(202, accepted_body(await submitted), headers)
+    headers.append(("preference-applied", preference_applied(wait_s)))
+    # the job is watched before it is submitted: a job that ends at once still wakes us
+    job = await jobs.store.wait_until_ended(job.id, job.tenant, wait_s, submitted) or job
+    if job.status.terminal:
+        return JobAnswer(201, orjson.dumps(job.view()), headers)
     return JobAnswer(202, accepted_body(job), headers)
 
 
@@ -201,14 +204,20 @@ async def read_job(jobs: JobsApi, tenant: str, job_id: str, prefer: str | None) 
     return JobAnswer(200, orjson.dumps(job.view()), headers)
 
 
-async def accept(jobs: JobsApi, inputs_of: InputAdapters, caller: Caller, body: JobRequest) -> Job:
-    """Admit, record and queue the job ``body`` asks for."""
+async def admitted_job(
+    jobs: JobsApi, inputs_of: InputAdapters, caller: Caller, body: JobRequest
+) -> Job:
+    """The job ``body`` asks for, checked and admitted; not recorded yet."""
     payloads = validated_payloads(body, inputs_of)
     await caller.gate.release(await caller.gate.admit(caller.tenant, len(payloads)))
     check_webhook(jobs, body)
-    job = new_job(body, payloads, caller.tenant.name, time.time(), jobs.settings)
+    return new_job(body, payloads, caller.tenant.name, time.time(), jobs.settings)
+
+
+async def record_job(jobs: JobsApi, caller: Caller, job: Job, items: int) -> Job:
+    """Record and queue ``job`` (durable on return); count it as the caller's usage."""
     await jobs.submit([job])
-    caller.gate.usage.record(caller.tenant.name, job.model, requests=1, items=len(payloads))
+    caller.gate.usage.record(caller.tenant.name, job.model, requests=1, items=items)
     return job
 
 

@@ -42,8 +42,16 @@ class JobStore(Protocol):
         """Return when the job has an event after ``after_seq``, or after ``timeout_s``."""
         ...
 
-    async def wait_until_ended(self, job_id: str, tenant: str, timeout_s: float) -> Job | None:
-        """``get`` once the job has ended, or as it is after ``timeout_s``."""
+    async def wait_until_ended(
+        self,
+        job_id: str,
+        tenant: str,
+        timeout_s: float,
+        first_state: Awaitable[Job] | None = None,
+    ) -> Job | None:
+        """``get`` once the job has ended, or as it is after ``timeout_s``. ``first_state``
+        (a submission of the job) is awaited once the job is watched, in place of the first
+        ``get``."""
         ...
 
 

@@ -75,14 +75,17 @@ async def until_ended(
     job_id: str,
     read: Callable[[], Awaitable[Job | None]],
     timeout_s: float,
+    first_state: Awaitable[Job] | None = None,
 ) -> Job | None:
     """``read()`` once the job has ended, or as it is when ``timeout_s`` has passed (``None``
-    when it does not exist)."""
+    when it does not exist). ``first_state``, when given, is awaited in place of the first
+    read, once the watch is set: a submission, so that a job ending at once is not missed."""
     loop = asyncio.get_running_loop()
     give_up_at = loop.time() + timeout_s
     while True:
         with watchers.watch(job_id) as changed:
-            job = await read()
+            job = await (first_state or read())
+            first_state = None
             remaining_s = give_up_at - loop.time()
             if job is None or job.status.terminal or remaining_s <= 0:
                 return job

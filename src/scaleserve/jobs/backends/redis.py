@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any, cast
 
 import orjson
@@ -148,9 +148,15 @@ class RedisJobStore:
             self._watchers, job_id, lambda: self._has_event_after(job_id, after_seq), timeout_s
         )
 
-    async def wait_until_ended(self, job_id: str, tenant: str, timeout_s: float) -> Job | None:
+    async def wait_until_ended(
+        self,
+        job_id: str,
+        tenant: str,
+        timeout_s: float,
+        first_state: Awaitable[Job] | None = None,
+    ) -> Job | None:
         return await until_ended(
-            self._watchers, job_id, lambda: self.get(job_id, tenant), timeout_s
+            self._watchers, job_id, lambda: self.get(job_id, tenant), timeout_s, first_state
         )
 
     async def _has_event_after(self, job_id: str, after_seq: int) -> bool:

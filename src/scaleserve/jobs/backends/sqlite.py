@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -188,9 +188,15 @@ class SqliteJobStore:
 
         await until_changed(self._watchers, job_id, changed_yet, timeout_s)
 
-    async def wait_until_ended(self, job_id: str, tenant: str, timeout_s: float) -> Job | None:
+    async def wait_until_ended(
+        self,
+        job_id: str,
+        tenant: str,
+        timeout_s: float,
+        first_state: Awaitable[Job] | None = None,
+    ) -> Job | None:
         return await until_ended(
-            self._watchers, job_id, lambda: self.get(job_id, tenant), timeout_s
+            self._watchers, job_id, lambda: self.get(job_id, tenant), timeout_s, first_state
         )
 
     async def delete_expired(self, now: float) -> int:

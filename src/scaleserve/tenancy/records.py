@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -29,7 +30,7 @@ class Limits:
     daily_items: int | None = None
     max_concurrent: int | None = None
 
-    @property
+    @functools.cached_property
     def unlimited(self) -> bool:
         return all(getattr(self, name) is None for name in self.__dataclass_fields__)
 

@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 RETRIES = 5
+BEAT_EVERY_S = 1.0
+"""How often a worker renews its entry among the model's live workers (read by gateways
+for readiness; an entry older than ``redis_broker.WORKER_FRESH_S`` no longer counts)."""
 REPLY_MAXLEN = 100_000
 
 _JOB_FAILURES = {
@@ -103,6 +106,7 @@ class RedisWorkSource:
         self._held: dict[int, StreamItem] = {}
         self._suspects: deque[WorkItem] = deque()
         self._next_claim = 0.0
+        self._next_beat = 0.0
         self._closing = False
 
     @property
@@ -188,8 +192,12 @@ class RedisWorkSource:
         block = ("BLOCK", block_ms) if block_ms is not None else ()
         read: Command = ("XREADGROUP", "GROUP", GROUP, self.consumer, "COUNT", max_items, *block,
                          "STREAMS", self._stream, ">")  # fmt: skip
-        beat = ("ZADD", self._keys.workers(self._spec.name), time.time(), self.consumer)
-        _, answer = await run(self._link, [beat, read], block_s=(block_ms or 0) / 1000)
+        commands = [read]
+        if time.monotonic() >= self._next_beat:  # "alive", at most once per BEAT_EVERY_S
+            self._next_beat = time.monotonic() + BEAT_EVERY_S
+            beat = ("ZADD", self._keys.workers(self._spec.name), time.time(), self.consumer)
+            commands.insert(0, beat)
+        *_, answer = await run(self._link, commands, block_s=(block_ms or 0) / 1000)
         entries = [entry for _, stream_entries in stream_read(answer) for entry in stream_entries]
         return await self._admit(entries, deliveries=1)
 

@@ -3,10 +3,8 @@ acknowledged to a client survives a crash of the whole process (and of the machi
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import Awaitable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +13,7 @@ import orjson
 
 from scaleserve.jobs.record import Job, JobEvent, JobStatus
 from scaleserve.jobs.watchers import JobWatchers, until_changed, until_ended
+from scaleserve.sqlite_file import SqliteFile
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -58,28 +57,18 @@ class SqliteJobStore:
     """See ``scaleserve.jobs.store.JobStore``. ``path=":memory:"`` keeps nothing on disk."""
 
     def __init__(self, path: str | Path) -> None:
-        self._path = str(path)
-        self._db: aiosqlite.Connection | None = None
-        self._write_lock = asyncio.Lock()  # one connection: transactions must not interleave
+        self._file = SqliteFile(path, SCHEMA, what="the job store")
         self._watchers = JobWatchers()
 
     async def open(self) -> None:
-        if self._path != ":memory:":
-            Path(self._path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = await aiosqlite.connect(self._path, isolation_level=None)
-        await self._db.execute("PRAGMA journal_mode=WAL")
-        await self._db.execute("PRAGMA synchronous=FULL")
-        await self._db.execute("PRAGMA busy_timeout=5000")
-        await self._db.executescript(SCHEMA)
+        await self._file.open()
 
     async def close(self) -> None:
-        if self._db is not None:
-            await self._db.close()
-            self._db = None
+        await self._file.close()
 
     async def create(self, jobs: Sequence[Job]) -> None:
         """Record new queued jobs in one transaction: all of them or none."""
-        async with self._transaction() as db:
+        async with self._file.transaction() as db:
             await db.executemany(
                 f"INSERT INTO jobs ({_COLUMNS}, last_seq) VALUES ({', '.join('?' * 16)})",
                 [(*_row(job), 1) for job in jobs],
@@ -92,7 +81,7 @@ class SqliteJobStore:
             self._notify(job.id)
 
     async def get(self, job_id: str, tenant: str) -> Job | None:
-        db = self._conn()
+        db = self._file.conn()
         async with db.execute(
             f"SELECT {_COLUMNS} FROM jobs WHERE id = ? AND tenant = ?", (job_id, tenant)
         ) as cursor:
@@ -103,7 +92,7 @@ class SqliteJobStore:
         found: dict[str, Job] = {}
         for at in range(0, len(job_ids), _IDS_PER_QUERY):
             chunk = job_ids[at : at + _IDS_PER_QUERY]
-            async with self._conn().execute(
+            async with self._file.conn().execute(
                 f"SELECT {_COLUMNS} FROM jobs WHERE tenant = ? AND id IN"
                 f" ({', '.join('?' * len(chunk))})",
                 (tenant, *chunk),
@@ -169,13 +158,13 @@ class SqliteJobStore:
         )
 
     async def unfinished(self) -> list[Job]:
-        async with self._conn().execute(
+        async with self._file.conn().execute(
             f"SELECT {_COLUMNS} FROM jobs WHERE status IN ('queued', 'running') ORDER BY created_at"
         ) as cursor:
             return [_job(row) for row in await cursor.fetchall()]
 
     async def events_after(self, job_id: str, after_seq: int) -> list[JobEvent]:
-        async with self._conn().execute(
+        async with self._file.conn().execute(
             "SELECT seq, status, data FROM job_events WHERE job_id = ? AND seq > ? ORDER BY seq",
             (job_id, after_seq),
         ) as cursor:
@@ -200,7 +189,7 @@ class SqliteJobStore:
         )
 
     async def delete_expired(self, now: float) -> int:
-        async with self._transaction() as db:
+        async with self._file.transaction() as db:
             await db.execute(
                 "DELETE FROM job_events WHERE job_id IN"
                 " (SELECT id FROM jobs WHERE expires_at IS NOT NULL AND expires_at <= ?)",
@@ -212,7 +201,7 @@ class SqliteJobStore:
             return cursor.rowcount
 
     async def _transition(self, sql: str, params: tuple[Any, ...], job_id: str) -> Job | None:
-        async with self._transaction() as db:
+        async with self._file.transaction() as db:
             cursor = await db.execute(sql, params)
             if cursor.rowcount == 0:
                 return None
@@ -235,24 +224,6 @@ class SqliteJobStore:
 
     def _notify(self, job_id: str) -> None:
         self._watchers.notify(job_id)
-
-    def _conn(self) -> aiosqlite.Connection:
-        if self._db is None:
-            raise RuntimeError("the job store is not open")
-        return self._db
-
-    @contextlib.asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """``BEGIN IMMEDIATE`` … ``COMMIT`` (``ROLLBACK`` on error), one at a time."""
-        db = self._conn()
-        async with self._write_lock:
-            await db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                await db.execute("ROLLBACK")
-                raise
-            await db.execute("COMMIT")
 
 
 def _row(job: Job) -> tuple[Any, ...]:

@@ -1,23 +1,22 @@
 """Tenants, API key hashes and usage in one SQLite file: the embedded default.
 
-WAL with ``synchronous=FULL`` and a busy timeout, so the ``scaleserve`` CLI and a running
-gateway can both write the same file. A new file is created readable by its owner only
-(mode 0600; SQLite gives its WAL files the same mode). ``":memory:"`` keeps nothing on disk.
+WAL with ``synchronous=FULL`` and a busy timeout (``scaleserve.sqlite_file``), so the
+``scaleserve`` CLI and a running gateway can both write the same file. A new file is created
+readable by its owner only (mode 0600; SQLite gives its WAL files the same mode).
+``":memory:"`` keeps nothing on disk.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import os
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
 from scaleserve.errors import TenantExists, UnknownTenant
+from scaleserve.sqlite_file import SqliteFile
 from scaleserve.tenancy import keys
 from scaleserve.tenancy.records import ADMIN_TENANT, ApiKey, Limits, Tenant, Usage
 from scaleserve.tenancy.store import (
@@ -88,30 +87,25 @@ class SqliteTenancyStore:
     """See ``scaleserve.tenancy.store.TenantStore`` and ``scaleserve.tenancy.usage.UsageStore``."""
 
     def __init__(self, path: str | Path, busy_timeout_ms: int = 5000) -> None:
-        self._path = str(path)
-        self._busy_timeout_ms = busy_timeout_ms
-        self._db: aiosqlite.Connection | None = None
-        self._write_lock = asyncio.Lock()  # one connection: transactions must not interleave
+        self._file = SqliteFile(
+            path,
+            SCHEMA,
+            what="the tenancy store",
+            busy_timeout_ms=busy_timeout_ms,
+            private=True,
+            foreign_keys=True,
+        )
         self._pepper: bytes | None = None
 
     async def open(self) -> None:
-        if self._path != ":memory:":
-            _create_private(Path(self._path))
-        self._db = await aiosqlite.connect(self._path, isolation_level=None)
-        await self._db.execute("PRAGMA journal_mode=WAL")
-        await self._db.execute("PRAGMA synchronous=FULL")
-        await self._db.execute(f"PRAGMA busy_timeout={int(self._busy_timeout_ms)}")
-        await self._db.execute("PRAGMA foreign_keys=ON")
-        await self._db.executescript(SCHEMA)
+        await self._file.open()
 
     async def close(self) -> None:
-        if self._db is not None:
-            await self._db.close()
-            self._db = None
+        await self._file.close()
 
     async def pepper(self) -> bytes:
         if self._pepper is None:
-            async with self._transaction() as db:
+            async with self._file.transaction() as db:
                 await db.execute(
                     "INSERT OR IGNORE INTO meta (name, value) VALUES (?, ?)",
                     (_PEPPER, keys.new_pepper()),
@@ -124,7 +118,7 @@ class SqliteTenancyStore:
     async def create_tenant(self, name: str, limits: Limits, now: float) -> Tenant:
         check_tenant_name(name)
         try:
-            async with self._transaction() as db:
+            async with self._file.transaction() as db:
                 await db.execute(
                     "INSERT INTO tenants (name, limits, created_at) VALUES (?, ?, ?)",
                     (name, limits_json(limits).decode(), now),
@@ -134,20 +128,22 @@ class SqliteTenancyStore:
         return Tenant(name, limits, now)
 
     async def get_tenant(self, name: str) -> Tenant | None:
-        row = await _one(self._conn(), f"{_TENANT} WHERE name = ?", (name,))
+        row = await _one(self._file.conn(), f"{_TENANT} WHERE name = ?", (name,))
         return _tenant(row) if row else None
 
     async def list_tenants(self) -> list[Tenant]:
-        rows = await _all(self._conn(), f"{_TENANT} WHERE name != ? ORDER BY name", (ADMIN_TENANT,))
+        rows = await _all(
+            self._file.conn(), f"{_TENANT} WHERE name != ? ORDER BY name", (ADMIN_TENANT,)
+        )
         return [_tenant(row) for row in rows]
 
     async def count_tenants(self) -> int:
         sql = "SELECT count(*) FROM tenants WHERE name != ?"
-        row = await _one(self._conn(), sql, (ADMIN_TENANT,))
+        row = await _one(self._file.conn(), sql, (ADMIN_TENANT,))
         return int(row[0]) if row else 0
 
     async def set_limits(self, name: str, limits: Limits) -> Tenant:
-        async with self._transaction() as db:
+        async with self._file.transaction() as db:
             sql = "UPDATE tenants SET limits = ? WHERE name = ?"
             cursor = await db.execute(sql, (limits_json(limits).decode(), name))
             if cursor.rowcount == 0:
@@ -156,7 +152,7 @@ class SqliteTenancyStore:
         return _tenant(row)
 
     async def revoke_tenant(self, name: str, now: float) -> Tenant:
-        async with self._transaction() as db:
+        async with self._file.transaction() as db:
             sql = "UPDATE tenants SET revoked_at = coalesce(revoked_at, ?) WHERE name = ?"
             cursor = await db.execute(sql, (now, name))
             if cursor.rowcount == 0:
@@ -173,7 +169,7 @@ class SqliteTenancyStore:
         self, tenant: str, key_id: str, key_hash: str, label: str, now: float
     ) -> ApiKey | None:
         check_new_key(key_id, key_hash, label)
-        async with self._transaction() as db:
+        async with self._file.transaction() as db:
             sql = "SELECT revoked_at FROM tenants WHERE name = ?"
             owner = await _one(db, sql, (tenant,))
             if owner is None or owner[0] is not None:
@@ -187,11 +183,11 @@ class SqliteTenancyStore:
         return None if taken else ApiKey(key_id, tenant, now, label)
 
     async def find_key(self, key_hash: str) -> tuple[ApiKey, Tenant] | None:
-        row = await _one(self._conn(), _FIND_KEY, (key_hash,))
+        row = await _one(self._file.conn(), _FIND_KEY, (key_hash,))
         return (_key(row[:5]), _tenant(row[5:])) if row else None
 
     async def revoke_key(self, key_id: str, now: float) -> ApiKey:
-        async with self._transaction() as db:
+        async with self._file.transaction() as db:
             sql = "UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?"
             cursor = await db.execute(sql, (now, key_id))
             if cursor.rowcount == 0:
@@ -200,7 +196,7 @@ class SqliteTenancyStore:
         return _key(row)
 
     async def list_keys(self, tenant: str) -> list[ApiKey]:
-        db = self._conn()
+        db = self._file.conn()
         if await _one(db, "SELECT 1 FROM tenants WHERE name = ?", (tenant,)) is None:
             raise UnknownTenant(tenant)
         rows = await _all(db, f"{_KEY} WHERE tenant = ? ORDER BY created_at, id", (tenant,))
@@ -214,40 +210,14 @@ class SqliteTenancyStore:
             (u.tenant, u.model, u.day, u.requests, u.items, u.errors, u.compute_s, u.tokens)
             for u in deltas
         ]
-        async with self._transaction() as db:
+        async with self._file.transaction() as db:
             await db.executemany(_ADD_USAGE, rows)
 
     async def query(
         self, tenant: str | None, since_day: str | None = None, until_day: str | None = None
     ) -> list[Usage]:
         params = (tenant, check_day(since_day), check_day(until_day))
-        return [Usage(*row) for row in await _all(self._conn(), _USAGE, params)]
-
-    # -- plumbing --------------------------------------------------------------------------
-    def _conn(self) -> aiosqlite.Connection:
-        if self._db is None:
-            raise RuntimeError("the tenancy store is not open")
-        return self._db
-
-    @contextlib.asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """``BEGIN IMMEDIATE`` … ``COMMIT`` (``ROLLBACK`` on error), one at a time."""
-        db = self._conn()
-        async with self._write_lock:
-            await db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                await db.execute("ROLLBACK")
-                raise
-            await db.execute("COMMIT")
-
-
-def _create_private(path: Path) -> None:
-    """Create the file (and its folder) readable by its owner only, unless it exists."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with contextlib.suppress(FileExistsError):
-        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        return [Usage(*row) for row in await _all(self._file.conn(), _USAGE, params)]
 
 
 async def _one(db: aiosqlite.Connection, sql: str, params: tuple[Any, ...]) -> Any:

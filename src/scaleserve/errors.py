@@ -120,6 +120,14 @@ class BodyTooLarge(RequestError):
         self.limit_bytes = limit_bytes
 
 
+class BodyTimeout(RequestError):
+    """The request's body did not arrive whole in time (a slow or stalled client)."""
+
+    def __init__(self, timeout_s: float) -> None:
+        super().__init__(f"the request body did not arrive within {timeout_s:g} s")
+        self.timeout_s = timeout_s
+
+
 class WebhookRefused(RequestError):
     """A webhook URL points where scaleserve will not call: its scheme, host or address."""
 

@@ -47,6 +47,8 @@ class GatewaySettings:
     """On SIGTERM, how long in-flight requests and workers get to finish."""
     proxy_headers: bool = False
     """Trust ``X-Forwarded-*`` from a reverse proxy on loopback."""
+    body_timeout_s: float = 30.0
+    """Longest a request's body may take to arrive whole, from the request's start (408)."""
 
     @classmethod
     def from_env(cls) -> GatewaySettings:
@@ -58,6 +60,7 @@ class GatewaySettings:
             max_timeout_s=_env("MAX_TIMEOUT_S", defaults.max_timeout_s, float),
             drain_timeout_s=_env("DRAIN_TIMEOUT_S", defaults.drain_timeout_s, float),
             proxy_headers=_env("PROXY_HEADERS", defaults.proxy_headers, _bool),
+            body_timeout_s=_env("BODY_TIMEOUT_S", defaults.body_timeout_s, float),
         )
 
 

@@ -55,4 +55,4 @@ def create_app(
         shortcuts.append(JobShortcuts(jobs, settings.max_body_bytes))
     problems.install_handlers(app)
     openapi.install_openapi(app, specs)
-    return Gateway(app, gate, shortcuts)
+    return Gateway(app, gate, shortcuts, settings.body_timeout_s)

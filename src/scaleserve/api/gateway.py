@@ -9,9 +9,11 @@ from typing import Protocol
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from scaleserve.api.body_deadline import BodyDeadline
 from scaleserve.api.caller import CALLER_KEY, Caller
 from scaleserve.api.raw_response import send_problem
 from scaleserve.errors import ScaleserveError
+from scaleserve.settings import GatewaySettings
 from scaleserve.tenancy.gate import Gate
 
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs", "/redoc"})
@@ -28,15 +30,23 @@ class Shortcut(Protocol):
 
 
 class Gateway:
-    def __init__(self, app: ASGIApp, gate: Gate, shortcuts: Sequence[Shortcut]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        gate: Gate,
+        shortcuts: Sequence[Shortcut],
+        body_timeout_s: float = GatewaySettings.body_timeout_s,
+    ) -> None:
         self.app = app
         self._gate = gate
         self._shortcuts = tuple(shortcuts)
+        self._body_timeout_s = body_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        receive = BodyDeadline(receive, self._body_timeout_s)
         if scope["path"] not in PUBLIC_PATHS:
             try:
                 tenant = await self._gate.authenticate(_authorization(scope))

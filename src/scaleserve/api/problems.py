@@ -26,6 +26,7 @@ _STATUS: dict[type[errors.ScaleserveError], tuple[int, str, str]] = {
     errors.JsonLimitExceeded: (400, "JSON over the limits", "json_limit_exceeded"),
     errors.UnsupportedMedia: (415, "Unsupported media type", "unsupported_media_type"),
     errors.BodyTooLarge: (413, "Request body too large", "body_too_large"),
+    errors.BodyTimeout: (408, "Request body too slow", "body_timeout"),
     errors.WebhookRefused: (400, "Webhook refused", "webhook_refused"),
     errors.MethodNotAllowed: (405, "Method not allowed", "method_not_allowed"),
     errors.Unauthenticated: (401, "Unauthenticated", "unauthenticated"),
@@ -65,6 +66,8 @@ def problem_body(
         headers.append((b"allow", error.allowed.encode()))
     if isinstance(error, errors.Unauthenticated):
         headers.append((b"www-authenticate", b"Bearer"))
+    if isinstance(error, errors.BodyTimeout):
+        headers.append((b"connection", b"close"))  # stop reading what the client trickles
     retry_after_s = getattr(error, "retry_after_s", None)
     if retry_after_s is not None:
         headers.append((b"retry-after", str(max(1, math.ceil(retry_after_s))).encode()))

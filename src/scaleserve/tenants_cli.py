@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
+import inspect
 import json
 import os
 import time
@@ -36,6 +38,18 @@ RedisPrefix = Annotated[
 ]
 Rate = Annotated[float | None, typer.Option(min=0.001)]
 Count = Annotated[int | None, typer.Option(min=0)]
+_LIMIT_OPTIONS = [
+    inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=kind)
+    for name, kind in [
+        ("requests_per_s", Rate),
+        ("requests_burst", Count),
+        ("items_per_s", Rate),
+        ("items_burst", Count),
+        ("daily_requests", Count),
+        ("daily_items", Count),
+        ("max_concurrent", Count),
+    ]
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,23 +72,27 @@ def _options(
     _where = _Where(data_dir, redis, redis_prefix)
 
 
+def _limit_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Give ``command`` one option per limit (``--requests-per-s`` …); it is called with them
+    as one ``limits`` argument, where an option left out is ``None`` (unlimited)."""
+    own = inspect.signature(command, eval_str=True)
+    params = [param for param in own.parameters.values() if param.name != "limits"]
+
+    @functools.wraps(command)
+    def with_limits(*args: Any, **options: Any) -> None:
+        limits = Limits(**{param.name: options.pop(param.name) for param in _LIMIT_OPTIONS})
+        command(*args, limits=limits, **options)
+
+    signature = own.replace(parameters=[*params, *_LIMIT_OPTIONS])
+    with_limits.__signature__ = signature  # type: ignore[attr-defined]  # what typer reads
+    return with_limits
+
+
 @app.command()
-def create(
-    name: str,
-    *,
-    requests_per_s: Rate = None,
-    requests_burst: Count = None,
-    items_per_s: Rate = None,
-    items_burst: Count = None,
-    daily_requests: Count = None,
-    daily_items: Count = None,
-    max_concurrent: Count = None,
-) -> None:
+@_limit_options
+def create(name: str, *, limits: Limits) -> None:
     """Create a tenant and print its first API key (shown once)."""
     from scaleserve.tenancy import admin
-
-    limits = Limits(requests_per_s, requests_burst, items_per_s, items_burst,
-                    daily_requests, daily_items, max_concurrent)  # fmt: skip
 
     async def run(store: Any, hasher: Any) -> Any:
         tenant, new = await admin.create_tenant(store, hasher, name, limits, time.time())
@@ -108,24 +126,13 @@ def show(name: str) -> None:
     _print(_run(run))
 
 
-@app.command()
-def limits(
-    name: str,
-    *,
-    requests_per_s: Rate = None,
-    requests_burst: Count = None,
-    items_per_s: Rate = None,
-    items_burst: Count = None,
-    daily_requests: Count = None,
-    daily_items: Count = None,
-    max_concurrent: Count = None,
-) -> None:
+@app.command("limits")
+@_limit_options
+def set_limits(name: str, *, limits: Limits) -> None:
     """Replace a tenant's limits (options left out become unlimited)."""
-    new = Limits(requests_per_s, requests_burst, items_per_s, items_burst,
-                 daily_requests, daily_items, max_concurrent)  # fmt: skip
 
     async def run(store: Any, hasher: Any) -> Any:
-        return dataclasses.asdict(await store.set_limits(name, new))
+        return dataclasses.asdict(await store.set_limits(name, limits))
 
     _print(_run(run))
 

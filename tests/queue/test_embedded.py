@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import orjson
@@ -14,12 +12,10 @@ import pytest
 import scaleserve
 from scaleserve.errors import DeadlineExceeded, ModelFailed, Overloaded, WorkerLost
 from scaleserve.model.spec import ModelSpec
-from scaleserve.queue import frames
 from scaleserve.queue.backends.embedded import EmbeddedBroker
 from scaleserve.queue.backends.embedded_source import EmbeddedWorkSource
-from scaleserve.worker.loop import batch_policy, work_loop
-from scaleserve.worker.runner import ModelRunner
 from tests.helpers import until
+from tests.queue.helpers import embedded_worker, payloads, started
 
 
 class Recorder(scaleserve.Model):
@@ -46,33 +42,14 @@ class Recorder(scaleserve.Model):
 SPEC = ModelSpec.from_class(Recorder)
 
 
-@contextlib.asynccontextmanager
-async def broker_at(tmp_path: Path) -> AsyncIterator[EmbeddedBroker]:
-    broker = EmbeddedBroker(str(tmp_path / "q.sock"), [SPEC])
-    await broker.start()
-    try:
-        yield broker
-    finally:
-        await broker.close()
+def broker_at(tmp_path: Path) -> contextlib.AbstractAsyncContextManager[EmbeddedBroker]:
+    return started(EmbeddedBroker(str(tmp_path / "q.sock"), [SPEC]))
 
 
-@contextlib.asynccontextmanager
-async def worker(broker: EmbeddedBroker, model: Recorder) -> AsyncIterator[EmbeddedWorkSource]:
-    hello = frames.Hello(SPEC.name, SPEC.version, threading.get_native_id(), 0)
-    source = await EmbeddedWorkSource.connect(broker.socket_path, hello)
-    task = asyncio.create_task(work_loop(source, ModelRunner(SPEC, model), batch_policy(SPEC)))
-    await until(lambda: broker.ready_workers(SPEC.name) > 0)
-    try:
-        yield source
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, ConnectionError):
-            await task
-        await source.close()
-
-
-def payloads(*values: int) -> list[bytes]:
-    return [orjson.dumps(v) for v in values]
+def worker(
+    broker: EmbeddedBroker, model: Recorder
+) -> contextlib.AbstractAsyncContextManager[EmbeddedWorkSource]:
+    return embedded_worker(broker, model, SPEC)
 
 
 async def test_outputs_in_order_across_batches(tmp_path: Path) -> None:

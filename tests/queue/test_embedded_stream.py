@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -21,12 +20,10 @@ from scaleserve.errors import (
     WorkerLost,
 )
 from scaleserve.model.spec import ModelSpec
-from scaleserve.queue import frames
 from scaleserve.queue.backends.embedded import EmbeddedBroker
 from scaleserve.queue.backends.embedded_source import EmbeddedWorkSource
-from scaleserve.worker.loop import batch_policy, work_loop
-from scaleserve.worker.runner import ModelRunner
 from tests.helpers import until
+from tests.queue.helpers import embedded_worker, started
 
 
 class Words(scaleserve.Model):
@@ -83,31 +80,14 @@ SPEC = ModelSpec.from_class(Words)
 SYNC_SPEC = ModelSpec.from_class(SyncWords)
 
 
-@contextlib.asynccontextmanager
-async def broker_at(tmp_path: Path) -> AsyncIterator[EmbeddedBroker]:
-    broker = EmbeddedBroker(str(tmp_path / "q.sock"), [SPEC, SYNC_SPEC])
-    await broker.start()
-    try:
-        yield broker
-    finally:
-        await broker.close()
+def broker_at(tmp_path: Path) -> contextlib.AbstractAsyncContextManager[EmbeddedBroker]:
+    return started(EmbeddedBroker(str(tmp_path / "q.sock"), [SPEC, SYNC_SPEC]))
 
 
-@contextlib.asynccontextmanager
-async def worker(
+def worker(
     broker: EmbeddedBroker, model: scaleserve.Model, spec: ModelSpec = SPEC
-) -> AsyncIterator[EmbeddedWorkSource]:
-    hello = frames.Hello(spec.name, spec.version, threading.get_native_id(), 0)
-    source = await EmbeddedWorkSource.connect(broker.socket_path, hello)
-    task = asyncio.create_task(work_loop(source, ModelRunner(spec, model), batch_policy(spec)))
-    await until(lambda: broker.ready_workers(spec.name) > 0)
-    try:
-        yield source
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, ConnectionError):
-            await task
-        await source.close()
+) -> contextlib.AbstractAsyncContextManager[EmbeddedWorkSource]:
+    return embedded_worker(broker, model, spec)
 
 
 async def collect(broker: EmbeddedBroker, model: str, item: int, timeout_s: float = 10) -> list:

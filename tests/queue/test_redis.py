@@ -23,6 +23,7 @@ from scaleserve.queue.backends.redis_source import RedisSourceSettings, RedisWor
 from scaleserve.redis_keys import RedisKeys
 from scaleserve.worker.loop import batch_policy, work_loop
 from scaleserve.worker.runner import ModelRunner
+from tests.queue.helpers import payloads, started
 
 
 class Tens(scaleserve.Model):
@@ -48,14 +49,8 @@ FAST_CLAIMS = RedisSourceSettings(
 )
 
 
-@contextlib.asynccontextmanager
-async def gateway(redis: Redis, keys: RedisKeys) -> AsyncIterator[RedisBroker]:
-    broker = RedisBroker(redis, [SPEC], keys)
-    await broker.start()
-    try:
-        yield broker
-    finally:
-        await broker.close()
+def gateway(redis: Redis, keys: RedisKeys) -> contextlib.AbstractAsyncContextManager[RedisBroker]:
+    return started(RedisBroker(redis, [SPEC], keys))
 
 
 @contextlib.asynccontextmanager
@@ -88,10 +83,6 @@ async def depth_reaches(redis: Redis, keys: RedisKeys, count: int) -> None:
             return
         await asyncio.sleep(0.01)
     raise TimeoutError(f"the queue never held {count} items")
-
-
-def payloads(*values: int) -> list[bytes]:
-    return [orjson.dumps(v) for v in values]
 
 
 def job(

@@ -35,7 +35,8 @@ async def admin(service: Service) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-async def anonymous(service: Service) -> AsyncIterator[httpx.AsyncClient]:
+async def http(service: Service) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the API listener with no key of its own: each request brings its headers."""
     async with httpx.AsyncClient(base_url=service.base_url, timeout=30) as client:
         yield client
 
@@ -56,7 +57,7 @@ def inputs(*texts: str, sleep_ms: float = 0) -> dict[str, Any]:
 
 
 async def test_every_bad_key_gets_the_same_401(
-    anonymous: httpx.AsyncClient, admin: httpx.AsyncClient, service: Service
+    http: httpx.AsyncClient, admin: httpx.AsyncClient, service: Service
 ) -> None:
     revoked = await new_tenant(admin, unique("gone"))
     key_id = revoked["Authorization"].split("_")[1]
@@ -72,18 +73,18 @@ async def test_every_bad_key_gets_the_same_401(
     ]
     bodies = set()
     for headers in attempts:
-        response = await anonymous.post(PRICED, json=inputs("x"), headers=headers)
+        response = await http.post(PRICED, json=inputs("x"), headers=headers)
         assert response.status_code == 401
         assert response.headers["www-authenticate"] == "Bearer"
         bodies.add(response.content)
     assert len(bodies) == 1
-    ok = await anonymous.post(PRICED, json=inputs("x"), headers=service.headers)
+    ok = await http.post(PRICED, json=inputs("x"), headers=service.headers)
     assert ok.status_code == 200
 
 
-async def test_only_health_and_docs_are_open(anonymous: httpx.AsyncClient) -> None:
+async def test_only_health_and_docs_are_open(http: httpx.AsyncClient) -> None:
     for path in ("/healthz", "/readyz", "/openapi.json"):
-        assert (await anonymous.get(path)).status_code == 200
+        assert (await http.get(path)).status_code == 200
     for method, path in [
         ("GET", "/v1/models"),
         ("GET", "/metrics"),
@@ -93,21 +94,21 @@ async def test_only_health_and_docs_are_open(anonymous: httpx.AsyncClient) -> No
         ("POST", "/v2/models/priced/infer"),
         ("POST", "/v1/embeddings"),
     ]:
-        response = await anonymous.request(method, path)
+        response = await http.request(method, path)
         assert response.status_code == 401, (method, path)
 
 
 async def test_the_admin_listener_takes_only_admin_keys(
-    service: Service, admin: httpx.AsyncClient, anonymous: httpx.AsyncClient
+    service: Service, admin: httpx.AsyncClient, http: httpx.AsyncClient
 ) -> None:
     url = service.admin_url + "/admin/tenants"
-    assert (await anonymous.get(url)).status_code == 401
-    forbidden = await anonymous.get(url, headers=service.headers)
+    assert (await http.get(url)).status_code == 401
+    forbidden = await http.get(url, headers=service.headers)
     assert forbidden.status_code == 403
     assert forbidden.json()["code"] == "forbidden"
     # and an admin key opens nothing on the tenants' listener
     assert (
-        await anonymous.post(PRICED, json=inputs("x"), headers=service.admin_headers)
+        await http.post(PRICED, json=inputs("x"), headers=service.admin_headers)
     ).status_code == 403
     rebound = await admin.get("/admin/tenants", headers={"Host": "evil.example"})
     assert rebound.status_code == 400
@@ -125,54 +126,49 @@ def test_the_admin_listener_is_bound_to_loopback(service: Service) -> None:
 
 
 async def test_another_tenants_job_reads_as_missing(
-    service: Service, admin: httpx.AsyncClient
+    http: httpx.AsyncClient, admin: httpx.AsyncClient
 ) -> None:
     owner = await new_tenant(admin, unique("owner"))
     other = await new_tenant(admin, unique("other"))
-    async with httpx.AsyncClient(base_url=service.base_url, timeout=30) as http:
-        submitted = await http.post(
-            "/v1/jobs", json={"model": "priced", "inputs": [{"text": "secret"}]}, headers=owner
-        )
-        assert submitted.status_code == 202
-        job_id = submitted.json()["id"]
-        missing_id = "f" * len(job_id)
-        for method, suffix in [("GET", ""), ("DELETE", ""), ("GET", "/events")]:
-            foreign = await http.request(method, f"/v1/jobs/{job_id}{suffix}", headers=other)
-            absent = await http.request(method, f"/v1/jobs/{missing_id}{suffix}", headers=other)
-            assert foreign.status_code == absent.status_code == 404
-            assert foreign.json()["code"] == absent.json()["code"] == "job_not_found"
-            assert b"secret" not in foreign.content
-        mine = await http.get(f"/v1/jobs/{job_id}", headers=owner)
-        assert mine.status_code == 200
+    submitted = await http.post(
+        "/v1/jobs", json={"model": "priced", "inputs": [{"text": "secret"}]}, headers=owner
+    )
+    assert submitted.status_code == 202
+    job_id = submitted.json()["id"]
+    missing_id = "f" * len(job_id)
+    for method, suffix in [("GET", ""), ("DELETE", ""), ("GET", "/events")]:
+        foreign = await http.request(method, f"/v1/jobs/{job_id}{suffix}", headers=other)
+        absent = await http.request(method, f"/v1/jobs/{missing_id}{suffix}", headers=other)
+        assert foreign.status_code == absent.status_code == 404
+        assert foreign.json()["code"] == absent.json()["code"] == "job_not_found"
+        assert b"secret" not in foreign.content
+    mine = await http.get(f"/v1/jobs/{job_id}", headers=owner)
+    assert mine.status_code == 200
 
 
 async def test_cache_entries_are_private_to_their_tenant(
-    service: Service, admin: httpx.AsyncClient
+    http: httpx.AsyncClient, admin: httpx.AsyncClient
 ) -> None:
     first = await new_tenant(admin, unique("first"))
     second = await new_tenant(admin, unique("second"))
     body = inputs(unique("private"))
-    async with httpx.AsyncClient(base_url=service.base_url, timeout=30) as http:
-        assert (await http.post(PRICED, json=body, headers=first)).headers["x-cache"] == "miss"
-        assert (await http.post(PRICED, json=body, headers=first)).headers[
-            "x-cache"
-        ] == "hit-memory"
-        assert (await http.post(PRICED, json=body, headers=second)).headers["x-cache"] == "miss"
+    assert (await http.post(PRICED, json=body, headers=first)).headers["x-cache"] == "miss"
+    assert (await http.post(PRICED, json=body, headers=first)).headers["x-cache"] == "hit-memory"
+    assert (await http.post(PRICED, json=body, headers=second)).headers["x-cache"] == "miss"
 
 
 async def test_usage_counts_compute_and_cost_per_tenant(
-    service: Service, admin: httpx.AsyncClient
+    http: httpx.AsyncClient, admin: httpx.AsyncClient, service: Service
 ) -> None:
     name = unique("metered")
     tenant = await new_tenant(admin, name)
-    async with httpx.AsyncClient(base_url=service.base_url, timeout=30) as http:
-        for n in range(4):
-            body = inputs(f"{name}-{n}-a", f"{name}-{n}-b", sleep_ms=20)
-            assert (await http.post(PRICED, json=body, headers=tenant)).status_code == 200
-        bad = await http.post(PRICED, json={"inputs": [{"nope": 1}]}, headers=tenant)
-        assert bad.status_code == 422  # refused before admission: not usage
-        report = (await http.get("/v1/usage", headers=tenant)).json()["data"]
-        others = (await http.get("/v1/usage", headers=service.headers)).json()["data"]
+    for n in range(4):
+        body = inputs(f"{name}-{n}-a", f"{name}-{n}-b", sleep_ms=20)
+        assert (await http.post(PRICED, json=body, headers=tenant)).status_code == 200
+    bad = await http.post(PRICED, json={"inputs": [{"nope": 1}]}, headers=tenant)
+    assert bad.status_code == 422  # refused before admission: not usage
+    report = (await http.get("/v1/usage", headers=tenant)).json()["data"]
+    others = (await http.get("/v1/usage", headers=service.headers)).json()["data"]
     assert [(r["tenant"], r["model"]) for r in report] == [(name, "priced")]
     row = report[0]
     assert (row["requests"], row["items"], row["errors"]) == (4, 8, 0)
@@ -185,15 +181,14 @@ async def test_usage_counts_compute_and_cost_per_tenant(
 
 
 async def test_a_daily_quota_refuses_with_429_and_retry_after(
-    service: Service, admin: httpx.AsyncClient
+    http: httpx.AsyncClient, admin: httpx.AsyncClient
 ) -> None:
     tenant = await new_tenant(admin, unique("quota"), daily_requests=3)
-    async with httpx.AsyncClient(base_url=service.base_url, timeout=30) as http:
-        codes = [
-            (await http.post(PRICED, json=inputs(f"q{n}"), headers=tenant)).status_code
-            for n in range(3)
-        ]
-        refused = await http.post(PRICED, json=inputs("q4"), headers=tenant)
+    codes = [
+        (await http.post(PRICED, json=inputs(f"q{n}"), headers=tenant)).status_code
+        for n in range(3)
+    ]
+    refused = await http.post(PRICED, json=inputs("q4"), headers=tenant)
     assert codes == [200, 200, 200]
     assert refused.status_code == 429
     assert refused.json()["code"] == "quota_exceeded"
@@ -201,23 +196,22 @@ async def test_a_daily_quota_refuses_with_429_and_retry_after(
 
 
 async def test_a_concurrency_cap_refuses_the_request_beyond_it(
-    service: Service, admin: httpx.AsyncClient
+    http: httpx.AsyncClient, admin: httpx.AsyncClient
 ) -> None:
     tenant = await new_tenant(admin, unique("narrow"), max_concurrent=2)
-    async with httpx.AsyncClient(base_url=service.base_url, timeout=30) as http:
-        slow = [
-            asyncio.create_task(
-                http.post(PRICED, json=inputs(unique(f"slow{n}"), sleep_ms=800), headers=tenant)
-            )
-            for n in range(2)
-        ]
-        await wait_for_metric(http, "scaleserve_queue_depth", 2, headers=tenant, model="priced")
-        refused = await http.post(PRICED, json=inputs(unique("third")), headers=tenant)
-        assert refused.status_code == 429
-        assert refused.json()["limit"] == "max_concurrent"
-        assert [r.status_code for r in await asyncio.gather(*slow)] == [200, 200]
-        after = await http.post(PRICED, json=inputs(unique("after")), headers=tenant)
-        assert after.status_code == 200
+    slow = [
+        asyncio.create_task(
+            http.post(PRICED, json=inputs(unique(f"slow{n}"), sleep_ms=800), headers=tenant)
+        )
+        for n in range(2)
+    ]
+    await wait_for_metric(http, "scaleserve_queue_depth", 2, headers=tenant, model="priced")
+    refused = await http.post(PRICED, json=inputs(unique("third")), headers=tenant)
+    assert refused.status_code == 429
+    assert refused.json()["limit"] == "max_concurrent"
+    assert [r.status_code for r in await asyncio.gather(*slow)] == [200, 200]
+    after = await http.post(PRICED, json=inputs(unique("after")), headers=tenant)
+    assert after.status_code == 200
 
 
 async def offer(
@@ -258,15 +252,14 @@ async def test_rate_limit_accuracy_and_fairness(service: Service, admin: httpx.A
 
 
 async def test_limits_set_on_the_admin_api_apply_within_seconds(
-    service: Service, admin: httpx.AsyncClient
+    http: httpx.AsyncClient, admin: httpx.AsyncClient
 ) -> None:
     name = unique("tightened")
     tenant = await new_tenant(admin, name)
-    async with httpx.AsyncClient(base_url=service.base_url, timeout=30) as http:
-        assert (await http.post(PRICED, json=inputs("a"), headers=tenant)).status_code == 200
-        limits = {"daily_items": 0}
-        assert (await admin.put(f"/admin/tenants/{name}/limits", json=limits)).status_code == 200
-        refused = await http.post(PRICED, json=inputs("b"), headers=tenant)
+    assert (await http.post(PRICED, json=inputs("a"), headers=tenant)).status_code == 200
+    limits = {"daily_items": 0}
+    assert (await admin.put(f"/admin/tenants/{name}/limits", json=limits)).status_code == 200
+    refused = await http.post(PRICED, json=inputs("b"), headers=tenant)
     assert refused.status_code == 429
 
 

@@ -120,6 +120,13 @@ class BodyTooLarge(RequestError):
         self.limit_bytes = limit_bytes
 
 
+class BodyIncomplete(RequestError):
+    """The client closed its connection before its body was whole."""
+
+    def __init__(self) -> None:
+        super().__init__("the client went away before its request body was whole")
+
+
 class BodyTimeout(RequestError):
     """The request's body did not arrive whole in time (a slow or stalled client)."""
 

@@ -132,3 +132,28 @@ async def test_a_stream_longer_than_the_body_timeout_is_not_cut(service: Service
                 if line.startswith("event: "):
                     seen.append(line[7:])
     assert seen[-1] == "succeeded"
+
+
+async def predict_answers(client: httpx.AsyncClient) -> dict[str, float]:
+    """``scaleserve_requests_total`` of the probe model, by status code."""
+    metrics = (await client.get("/metrics")).text
+    prefix = 'scaleserve_requests_total{code="'
+    counts: dict[str, float] = {}
+    for line in metrics.splitlines():
+        if line.startswith(prefix) and 'model="probe"' in line:
+            counts[line[len(prefix) : len(prefix) + 3]] = float(line.rsplit(" ", 1)[1])
+    return counts
+
+
+async def test_a_body_cut_short_by_a_disconnect_is_never_run(service: Service) -> None:
+    body = orjson.dumps({"inputs": [{"value": 1}]})  # whole JSON, but less than announced
+    async with httpx.AsyncClient(base_url=service.base_url, timeout=10) as client:
+        before = await predict_answers(client)
+        async with connection(service) as (_, writer):
+            writer.write(request_head(len(body) + 50) + body)
+            await writer.drain()
+        async with asyncio.timeout(10):
+            while (after := await predict_answers(client)) == before:
+                await asyncio.sleep(0.05)
+    assert after.get("200", 0) == before.get("200", 0)  # the model never ran it
+    assert after["400"] == before.get("400", 0) + 1

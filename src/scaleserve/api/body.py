@@ -22,9 +22,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import pydantic_core
-from starlette.types import Receive
+from starlette.types import Message, Receive
 
-from scaleserve.errors import BodyTooLarge, JsonLimitExceeded, MalformedJSON, UnsupportedMedia
+from scaleserve.errors import (
+    BodyIncomplete,
+    BodyTooLarge,
+    JsonLimitExceeded,
+    MalformedJSON,
+    UnsupportedMedia,
+)
 
 MediaCheck = Callable[[str], bool]
 """Whether a route takes a body of this ``Content-Type``."""
@@ -84,7 +90,7 @@ def check_headers(
 
 async def read_body(receive: Receive, limit_bytes: int) -> bytes:
     """The whole body; ``BodyTooLarge`` as soon as more than ``limit_bytes`` arrived."""
-    message = await receive()
+    message = await _body_message(receive)
     body: bytes = message.get("body", b"")
     if not message.get("more_body", False):
         if len(body) > limit_bytes:
@@ -93,13 +99,22 @@ async def read_body(receive: Receive, limit_bytes: int) -> bytes:
     chunks = [body]
     size = len(body)
     while message.get("more_body", False):
-        message = await receive()
+        message = await _body_message(receive)
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit_bytes:
             raise BodyTooLarge(limit_bytes)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def _body_message(receive: Receive) -> Message:
+    """The next part of the body; ``BodyIncomplete`` if the client left instead (a body
+    cut short must not be taken for a whole one)."""
+    message = await receive()
+    if message["type"] == "http.disconnect":
+        raise BodyIncomplete
+    return message
 
 
 def parse_json(body: bytes, limits: JsonLimits = JSON_LIMITS) -> Any:

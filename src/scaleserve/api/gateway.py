@@ -9,7 +9,7 @@ from typing import Protocol
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from scaleserve.api.body_deadline import BodyDeadline
+from scaleserve.api.body_deadline import BODY_METHODS, BodyDeadline
 from scaleserve.api.caller import CALLER_KEY, Caller
 from scaleserve.api.raw_response import send_problem
 from scaleserve.errors import ScaleserveError
@@ -46,7 +46,16 @@ class Gateway:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        receive = BodyDeadline(receive, self._body_timeout_s)
+        if scope["method"] not in BODY_METHODS:
+            await self._serve(scope, receive, send)
+            return
+        deadline = BodyDeadline(receive, self._body_timeout_s)
+        try:
+            await self._serve(scope, deadline, send)
+        finally:
+            deadline.close()
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["path"] not in PUBLIC_PATHS:
             try:
                 tenant = await self._gate.authenticate(_authorization(scope))

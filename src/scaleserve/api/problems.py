@@ -27,6 +27,7 @@ _STATUS: dict[type[errors.ScaleserveError], tuple[int, str, str]] = {
     errors.UnsupportedMedia: (415, "Unsupported media type", "unsupported_media_type"),
     errors.BodyTooLarge: (413, "Request body too large", "body_too_large"),
     errors.BodyTimeout: (408, "Request body too slow", "body_timeout"),
+    errors.BodyIncomplete: (400, "Request body incomplete", "body_incomplete"),
     errors.WebhookRefused: (400, "Webhook refused", "webhook_refused"),
     errors.MethodNotAllowed: (405, "Method not allowed", "method_not_allowed"),
     errors.Unauthenticated: (401, "Unauthenticated", "unauthenticated"),

@@ -23,7 +23,9 @@ against the embedded queue.
 2. Sync ``/v1/models/echo/predict`` latency at concurrency 1 (wrk): ``scaleserve serve``
    embedded against ``scaleserve serve --redis``.
 
-Every scaleserve service runs with API keys on, as users run it. The machine's other work
+Every scaleserve service runs with API keys on, as users run it. Each client first runs 500
+jobs (tasks) unmeasured, scaleserve's and Celery's alike. The clients encode and decode
+JSON with orjson, as a client that cares about speed would. The machine's other work
 moves every number: each round runs every configuration back to back, the report shows
 the median of the rounds and the spread, and compares ratios taken within the run.
 """
@@ -34,6 +36,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -44,6 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+import orjson
 
 sys.path.insert(0, str(Path(__file__).parent))
 import transport_floor
@@ -65,6 +69,8 @@ BATCH_JOBS = 500
 READ_IDS = 100
 IN_FLIGHT_JOBS = 2000
 POLL_S = 0.01
+JSON = {"Content-Type": "application/json"}
+WARMUP_JOBS = 500
 
 
 @dataclass(frozen=True)
@@ -120,9 +126,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--apis",
         nargs="+",
-        choices=["wait", "one", "batch"],
-        default=["wait", "one", "batch"],
-        help="scaleserve's ways to run: one waiting request per job, a request per job and"
+        choices=["wait", "wait-wrk", "one", "batch"],
+        default=["wait", "wait-wrk", "one", "batch"],
+        help="scaleserve's ways to run: one waiting request per job (sent by aiohttp, or by"
+        " wrk), a request per job and"
         " polls, batches",
     )
     parser.add_argument("--quick", action="store_true", help="1 round, small counts, short runs")
@@ -177,6 +184,9 @@ def scaleserve_jobs(workers: int, counts: Counts, apis: list[str]) -> list[JobsR
     runs = []
     with redis_deployment(workers) as gateway:
         for api in apis:
+            if api == "wait-wrk":
+                runs.append(waiting_with_wrk(gateway, workers, counts.latency_s))
+                continue
             total, client = clients[api]
             runs.append(
                 JobsRun(
@@ -184,6 +194,65 @@ def scaleserve_jobs(workers: int, counts: Counts, apis: list[str]) -> list[JobsR
                 )
             )
     return runs
+
+
+def waiting_with_wrk(gateway: Service, workers: int, duration_s: int) -> JobsRun:
+    """``wait``'s requests sent by wrk (C, one thread) for ``duration_s``: the jobs/s the
+    service sustains when its client costs next to nothing. Only answers that carry the
+    succeeded job with the right output count; anything else fails the run."""
+    script = _waiting_script(RESULTS / "jobs_wait.lua")
+    os.environ[AUTH_ENV] = gateway.headers["Authorization"]
+    url = f"{gateway.base_url}/v1/jobs"
+    _run_wrk(url, script, 2)  # warm up
+    output = _run_wrk(url, script, duration_s)
+    counted = re.search(r"^ended (\d+) other (\d+)$", output, re.MULTILINE)
+    if counted is None:
+        raise RuntimeError(f"cannot read wrk's counts:\n{output}")
+    ended, other = int(counted[1]), int(counted[2])
+    if other:
+        raise RuntimeError(f"wrk saw {other} answers that were not the ended job:\n{output}")
+    return JobsRun("scaleserve", "wait-wrk", workers, ended, float(duration_s))
+
+
+def _run_wrk(url: str, script: Path, duration_s: int) -> str:
+    argv = ["wrk", "-t1", f"-c{CONCURRENCY}", f"-d{duration_s}s", "--timeout", "30s",
+            "-s", str(script), url]  # fmt: skip
+    done = subprocess.run(
+        argv, capture_output=True, text=True, timeout=duration_s + 60, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
+    return done.stdout
+
+
+def _waiting_script(path: Path) -> Path:
+    """A wrk script: ``POST /v1/jobs`` with ``Prefer: wait=60`` and one echo input, counting
+    the answers that are 201 with the succeeded job and its output, and all the others."""
+    path.write_text(
+        """wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Prefer"] = "wait=60"
+wrk.headers["Authorization"] = os.getenv("BENCH_AUTHORIZATION")
+wrk.body = '{"model":"echo","inputs":["hello"]}'
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) ended = 0; other = 0 end
+function response(status, headers, body)
+  if status == 201 and body:find('"status":"succeeded"', 1, true)
+      and body:find('"outputs":["hello"]', 1, true) then
+    ended = ended + 1
+  else
+    other = other + 1
+  end
+end
+function done(summary, latency, requests)
+  local e, o = 0, 0
+  for _, t in ipairs(threads) do e = e + t:get("ended"); o = o + t:get("other") end
+  io.write(string.format("ended %d other %d\\n", e, o))
+end
+"""
+    )
+    return path
 
 
 Client = Callable[[aiohttp.ClientSession, int], Awaitable[None]]
@@ -199,6 +268,7 @@ async def _timed(gateway: Service, total: int, client: Client) -> float:
     async with aiohttp.ClientSession(
         gateway.base_url, connector=connector, headers=gateway.headers
     ) as session:
+        await client(session, WARMUP_JOBS)  # first calls, connections: not measured
         started = time.perf_counter()
         await client(session, total)
         return time.perf_counter() - started
@@ -209,16 +279,17 @@ async def one_per_request(session: aiohttp.ClientSession, total: int) -> None:
     gate = asyncio.Semaphore(CONCURRENCY)
 
     async def submit(n: int) -> str:
-        async with gate, session.post("/v1/jobs", json={"model": "echo", "inputs": [n]}) as answer:
+        body = _json({"model": "echo", "inputs": [n]})
+        async with gate, session.post("/v1/jobs", data=body, headers=JSON) as answer:
             if answer.status != 202:
                 raise RuntimeError(f"submit answered {answer.status}: {await answer.text()}")
-            return str((await answer.json())["id"])
+            return str((orjson.loads(await answer.read()))["id"])
 
     async def result(job_id: str, expected: int) -> None:
         async with gate:
             while True:
                 async with session.get(f"/v1/jobs/{job_id}") as answer:
-                    job = await answer.json()
+                    job = orjson.loads(await answer.read())
                 if _ended(job, expected):
                     return
                 await asyncio.sleep(POLL_S)
@@ -230,14 +301,14 @@ async def one_per_request(session: aiohttp.ClientSession, total: int) -> None:
 async def one_request_waiting(session: aiohttp.ClientSession, total: int) -> None:
     """Submit ``total`` one-input jobs (64 at a time), each answered once it has ended."""
     gate = asyncio.Semaphore(CONCURRENCY)
-    prefer = {"Prefer": "wait=60"}
+    prefer = {**JSON, "Prefer": "wait=60"}
 
     async def run(n: int) -> None:
         body = {"model": "echo", "inputs": [n]}
-        async with gate, session.post("/v1/jobs", json=body, headers=prefer) as answer:
+        async with gate, session.post("/v1/jobs", data=_json(body), headers=prefer) as answer:
             if answer.status != 201:
                 raise RuntimeError(f"submit answered {answer.status}: {await answer.text()}")
-            if not _ended(await answer.json(), n):
+            if not _ended(orjson.loads(await answer.read()), n):
                 raise RuntimeError(f"job {n} came back before it ended")
 
     await asyncio.gather(*(run(n) for n in range(total)))
@@ -252,10 +323,10 @@ async def in_batches(session: aiohttp.ClientSession, total: int) -> None:
         numbers = range(first, min(first + BATCH_JOBS, total))
         body = {"jobs": [{"model": "echo", "inputs": [n]} for n in numbers]}
         async with slots:
-            async with session.post("/v1/jobs/batch", json=body) as answer:
+            async with session.post("/v1/jobs/batch", data=_json(body), headers=JSON) as answer:
                 if answer.status != 202:
                     raise RuntimeError(f"batch answered {answer.status}: {await answer.text()}")
-                ids = (await answer.json())["ids"]
+                ids = (orjson.loads(await answer.read()))["ids"]
             expected = dict(zip(ids, numbers, strict=True))
             while expected:
                 chunks = [
@@ -270,12 +341,16 @@ async def in_batches(session: aiohttp.ClientSession, total: int) -> None:
 
     async def read(ids: list[str]) -> list[dict[str, object]]:
         async with session.get("/v1/jobs", params={"ids": ",".join(ids)}) as answer:
-            found = await answer.json()
+            found = orjson.loads(await answer.read())
         if found["not_found"]:
             raise RuntimeError(f"jobs not found: {found['not_found'][:3]}")
         return list(found["jobs"])
 
     await asyncio.gather(*(batch(first) for first in range(0, total, BATCH_JOBS)))
+
+
+def _json(body: object) -> bytes:
+    return orjson.dumps(body)
 
 
 def _ended(job: dict[str, object], expected: int) -> bool:
@@ -308,6 +383,8 @@ def celery_jobs(workers: int, counts: Counts) -> list[JobsRun]:
         from celery_noop import noop
 
         noop.delay(0).get(timeout=120)  # the worker is up
+        warmup = [noop.delay(n) for n in range(WARMUP_JOBS)]  # as scaleserve gets: not measured
+        [result.get(timeout=120) for result in warmup]
         total = counts.celery
         started = time.perf_counter()
         results = [noop.delay(n) for n in range(total)]

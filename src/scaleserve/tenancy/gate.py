@@ -7,7 +7,9 @@ gateway (or with the CLI) stops working everywhere within ``key_cache_ttl_s``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
@@ -61,6 +63,8 @@ class Gate:
         self._ttl_s = key_cache_ttl_s
         self._clock = clock
         self._known: OrderedDict[str, tuple[float, Tenant | None]] = OrderedDict()
+        self._lookups: dict[str, asyncio.Future[Tenant | None]] = {}
+        self._generation = 0  # bumped by forget_keys: a lookup begun before must not be kept
 
     async def authenticate(self, authorization: str | None) -> Tenant:
         """The tenant owning the bearer key in ``authorization``; ``Unauthenticated`` (one
@@ -89,6 +93,8 @@ class Gate:
     def forget_keys(self) -> None:
         """Drop what was cached about keys (after a revocation made here)."""
         self._known.clear()
+        self._lookups.clear()
+        self._generation += 1
 
     @contextlib.asynccontextmanager
     async def serving(self, tenant: Tenant, model: str, items: int) -> AsyncIterator[Served]:
@@ -127,15 +133,30 @@ class Gate:
         if key is None:
             return None
         digest = self.hasher.hash(key)
-        now = self._clock()
         cached = self._known.get(digest)
-        if cached is not None and cached[0] > now:
+        if cached is not None and cached[0] > self._clock():
             return cached[1]
+        # one store lookup per key at a time: when a busy key's entry expires, its many
+        # requests in flight wait on the same lookup instead of each sending its own
+        lookup = self._lookups.get(digest)
+        if lookup is None:
+            lookup = asyncio.ensure_future(self._look_up(digest))
+            self._lookups[digest] = lookup
+            lookup.add_done_callback(functools.partial(self._looked_up, digest))
+        return await asyncio.shield(lookup)
+
+    def _looked_up(self, digest: str, lookup: asyncio.Future[Tenant | None]) -> None:
+        if self._lookups.get(digest) is lookup:
+            del self._lookups[digest]
+
+    async def _look_up(self, digest: str) -> Tenant | None:
+        now, generation = self._clock(), self._generation
         found = await self.store.find_key(digest)
         owner = None
         if found is not None and found[0].active and found[1].active:
             owner = found[1]
-        self._remember(digest, now + self._ttl_s, owner)
+        if generation == self._generation:
+            self._remember(digest, now + self._ttl_s, owner)
         return owner
 
     def _remember(self, digest: str, until: float, owner: Tenant | None) -> None:

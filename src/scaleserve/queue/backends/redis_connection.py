@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 
 from scaleserve.errors import ConfigError, QueueUnavailable
@@ -17,15 +17,24 @@ CONNECT_TIMEOUT_S = 1.0
 REDIS_ERRORS = (RedisError, OSError, TimeoutError)
 
 
+MAX_CONNECTIONS = 100
+"""redis-py connections per process. The hot paths use their own ``RedisLink``s; past this
+many concurrent calls a caller waits for a free connection (up to the socket timeout)
+instead of failing at once, as redis-py's default pool does."""
+
+
 def connect(url: str) -> Redis:
     """A client for ``url``; no command is sent until it is used."""
-    return Redis.from_url(
+    pool = BlockingConnectionPool.from_url(
         url,
+        max_connections=MAX_CONNECTIONS,
+        timeout=SOCKET_TIMEOUT_S,
         socket_timeout=SOCKET_TIMEOUT_S,
         socket_connect_timeout=CONNECT_TIMEOUT_S,
         health_check_interval=10,
         retry_on_timeout=False,
     )
+    return Redis.from_pool(pool)
 
 
 def unavailable(exc: BaseException) -> QueueUnavailable:

@@ -37,15 +37,33 @@ async def snapshot(redis: Redis, keys: RedisKeys) -> dict[bytes, bytes | None]:
 
 
 async def test_an_expired_lease_frees_its_slot(redis: Redis, redis_keys: RedisKeys) -> None:
-    admission = RedisAdmission(redis, redis_keys, lease_s=0.2)
+    dying = RedisAdmission(redis, redis_keys, lease_s=0.2)
     limits = Limits(max_concurrent=1)
-    await admission.admit("acme", limits, 1)  # its gateway dies without releasing it
+    await dying.admit("acme", limits, 1)
+    await dying.close()  # its gateway dies without releasing the slot: no more renewals
+    admission = RedisAdmission(redis, redis_keys, lease_s=0.2)
     with pytest.raises(RateLimited):
         await admission.admit("acme", limits, 1)
     await asyncio.sleep(0.25)  # Redis's own clock expires the lease; it cannot be injected
     permit = await admission.admit("acme", limits, 1)
     assert permit.lease is not None
     assert await redis.zrange(redis_keys.in_flight("acme"), 0, -1) == [permit.lease.encode()]
+
+
+async def test_a_held_lease_is_renewed_past_its_length(redis: Redis, redis_keys: RedisKeys) -> None:
+    admission = RedisAdmission(redis, redis_keys, lease_s=0.3)
+    other = RedisAdmission(redis, redis_keys, lease_s=0.3)
+    limits = Limits(max_concurrent=1)
+    try:
+        long_request = await admission.admit("acme", limits, 1)  # a stream that runs long
+        await asyncio.sleep(1.0)  # over three lease lengths: Redis's clock cannot be injected
+        with pytest.raises(RateLimited):
+            await other.admit("acme", limits, 1)  # the slot still counts
+        await admission.release(long_request)
+        assert (await other.admit("acme", limits, 1)).lease is not None
+    finally:
+        await admission.close()
+        await other.close()
 
 
 async def test_gateways_share_one_limit(redis: Redis, redis_keys: RedisKeys) -> None:

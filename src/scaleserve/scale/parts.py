@@ -131,6 +131,7 @@ async def _gate(
     """The tenancy gate over ``tenants`` (keys and usage); its usage is flushed on close."""
     await tenants.open()
     stack.push_async_callback(tenants.close)
+    stack.push_async_callback(admission.close)
     pepper = settings.tenancy.key_pepper
     hasher = KeyHasher(pepper.encode() if pepper else await tenants.pepper())
     usage = UsageRecorder(tenants, flush_interval_s=settings.tenancy.usage_flush_interval_s)

@@ -69,6 +69,10 @@ class Admission(Protocol):
         """End of the request: give back its concurrency slot (no-op without a lease)."""
         ...
 
+    async def close(self) -> None:
+        """Stop any background work (a shared store's lease renewals); none by default."""
+        return
+
     @asynccontextmanager
     async def hold(self, tenant: str, limits: Limits, items: int) -> AsyncIterator[Permit]:
         """``admit`` on entry, ``release`` on exit, whatever the exit."""

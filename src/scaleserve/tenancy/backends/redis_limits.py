@@ -4,6 +4,7 @@ Redis's own clock."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -40,9 +41,10 @@ class RedisAdmission(Admission):
     """Admission over a Redis shared by all gateways.
 
     A concurrency slot is a lease that expires ``lease_s`` after admission, so a gateway
-    that dies holding slots cannot keep them forever; a request running longer than
-    ``lease_s`` stops counting against the cap. ``wall_clock`` only names the candidate
-    daily-count keys; Redis's clock chooses among them.
+    that dies holding slots cannot keep them forever. While its request runs, the gateway
+    renews it every third of ``lease_s`` (one pipeline for all the leases it holds), so a
+    long request (a stream) keeps counting against the cap. ``wall_clock`` only names the
+    candidate daily-count keys; Redis's clock chooses among them.
     """
 
     def __init__(
@@ -59,6 +61,15 @@ class RedisAdmission(Admission):
         self._lease_s = lease_s
         self._wall_clock = wall_clock
         self._admit: Any = redis.register_script(_script_source("admit.lua"))
+        self._held: dict[str, set[str]] = {}  # tenant -> leases this gateway holds
+        self._renewer: asyncio.Task[None] | None = None
+
+    async def close(self) -> None:
+        """Stop renewing: the leases still held expire by themselves."""
+        if self._renewer is not None:
+            self._renewer.cancel()
+            await asyncio.gather(self._renewer, return_exceptions=True)
+            self._renewer = None
 
     async def admit(self, tenant: str, limits: Limits, items: int) -> Permit:
         if limits.unlimited:
@@ -73,12 +84,20 @@ class RedisAdmission(Admission):
         except REDIS_ERRORS as exc:
             raise _unavailable(exc) from exc
         _raise_refusal(reply)
+        if lease is not None:
+            self._held.setdefault(tenant, set()).add(lease)
+            if self._renewer is None:
+                self._renewer = asyncio.create_task(self._renew_forever())
         return Permit(tenant, lease)
 
     async def release(self, permit: Permit) -> None:
         """Give the slot back; if Redis cannot be reached, the lease expires by itself."""
         if permit.lease is None:
             return
+        leases = self._held.get(permit.tenant, set())
+        leases.discard(permit.lease)
+        if not leases:
+            self._held.pop(permit.tenant, None)
         try:
             await self._redis.zrem(self._keys.in_flight(permit.tenant), permit.lease)
         except REDIS_ERRORS as exc:
@@ -88,6 +107,27 @@ class RedisAdmission(Admission):
                 permit.tenant,
                 type(exc).__name__,
             )
+
+    async def _renew_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._lease_s / 3)
+            try:
+                await self._renew()
+            except REDIS_ERRORS as exc:
+                log.warning("could not renew concurrency leases (%s); retrying", exc)
+
+    async def _renew(self) -> None:
+        """Push the expiry of every lease held here to ``lease_s`` from now (Redis's clock);
+        ``XX``: a lease released (or expired and dropped) meanwhile is not brought back."""
+        held = {tenant: list(leases) for tenant, leases in self._held.items() if leases}
+        if not held:
+            return
+        seconds, micros = await self._redis.time()
+        expires = seconds + micros / 1e6 + self._lease_s
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for tenant, leases in held.items():
+                pipe.zadd(self._keys.in_flight(tenant), dict.fromkeys(leases, expires), xx=True)
+            await pipe.execute()
 
     def _script_keys(self, tenant: str, yesterday_s: int) -> list[str]:
         """The tenant's keys; daily counts of the UTC days around ``yesterday_s`` + 1 day."""

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable
 
 import httpx
+from redis import Redis
 
 
 async def until(condition: Callable[[], bool], timeout_s: float = 10) -> None:
@@ -42,3 +43,14 @@ async def wait_for_metric(
             if value >= at_least:
                 return value
             await asyncio.sleep(0.02)
+
+
+def delete_redis_prefix(url: str, prefix: str) -> None:
+    """Delete every key of a test deployment (``<prefix>:*``) from the Redis at ``url``."""
+    client = Redis.from_url(url)
+    try:
+        stale = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+        for at in range(0, len(stale), 1000):
+            client.delete(*stale[at : at + 1000])
+    finally:
+        client.close()

@@ -13,9 +13,9 @@ from typing import Any
 
 import httpx
 import pytest
-from redis import Redis as SyncRedis
 
 from scaleserve.testing import Service, running_service, running_workers
+from tests.helpers import delete_redis_prefix
 
 PROBE = str(Path(__file__).parents[1] / "fixtures" / "app.py") + ":Probe"
 MAX_WAIT_S = 2  # the service's cap, so that a wait running out is quick to see
@@ -51,11 +51,7 @@ def service(request: pytest.FixtureRequest) -> Iterator[Service]:
     prefix = f"sstest-{uuid.uuid4().hex[:12]}"
     with on_redis(redis_url, prefix) as service:
         yield service
-    redis = SyncRedis.from_url(redis_url)
-    stale = list(redis.scan_iter(match=f"{prefix}:*", count=1000))
-    if stale:
-        redis.delete(*stale)
-    redis.close()
+    delete_redis_prefix(redis_url, prefix)
 
 
 @pytest.fixture

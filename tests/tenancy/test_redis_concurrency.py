@@ -11,10 +11,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from redis import Redis
 
 from scaleserve.queue.backends.redis_connection import MAX_CONNECTIONS
 from scaleserve.testing import Service, running_service, running_workers
+from tests.helpers import delete_redis_prefix
 
 PROBE = str(Path(__file__).parents[1] / "fixtures" / "app.py") + ":Probe"
 CONCURRENT = 3 * MAX_CONNECTIONS
@@ -31,11 +31,7 @@ def service(redis_url: str) -> Iterator[Service]:
         running_service(PROBE, command="api", env=env, auth=True) as gateway,
     ):
         yield gateway
-    redis = Redis.from_url(redis_url)
-    stale = list(redis.scan_iter(match=f"{env['SCALESERVE_REDIS_PREFIX']}:*", count=1000))
-    if stale:
-        redis.delete(*stale)
-    redis.close()
+    delete_redis_prefix(redis_url, env["SCALESERVE_REDIS_PREFIX"])
 
 
 async def test_requests_beyond_the_pool_size_wait_for_a_connection(service: Service) -> None:

@@ -48,6 +48,8 @@ async def test_an_expired_lease_frees_its_slot(redis: Redis, redis_keys: RedisKe
     permit = await admission.admit("acme", limits, 1)
     assert permit.lease is not None
     assert await redis.zrange(redis_keys.in_flight("acme"), 0, -1) == [permit.lease.encode()]
+    await admission.release(permit)
+    assert admission.renewing() is False  # nothing held: no background task left
 
 
 async def test_a_held_lease_is_renewed_past_its_length(redis: Redis, redis_keys: RedisKeys) -> None:
@@ -61,6 +63,7 @@ async def test_a_held_lease_is_renewed_past_its_length(redis: Redis, redis_keys:
             await other.admit("acme", limits, 1)  # the slot still counts
         await admission.release(long_request)
         assert (await other.admit("acme", limits, 1)).lease is not None
+        assert admission.renewing() is False
     finally:
         await admission.close()
         await other.close()

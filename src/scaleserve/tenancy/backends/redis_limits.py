@@ -64,6 +64,10 @@ class RedisAdmission(Admission):
         self._held: dict[str, set[str]] = {}  # tenant -> leases this gateway holds
         self._renewer: asyncio.Task[None] | None = None
 
+    def renewing(self) -> bool:
+        """Whether leases are being renewed (some are held here)."""
+        return self._renewer is not None
+
     async def close(self) -> None:
         """Stop renewing: the leases still held expire by themselves."""
         if self._renewer is not None:
@@ -98,6 +102,9 @@ class RedisAdmission(Admission):
         leases.discard(permit.lease)
         if not leases:
             self._held.pop(permit.tenant, None)
+        if not self._held and self._renewer is not None:
+            self._renewer.cancel()  # nothing left to renew
+            self._renewer = None
         try:
             await self._redis.zrem(self._keys.in_flight(permit.tenant), permit.lease)
         except REDIS_ERRORS as exc:
@@ -109,12 +116,20 @@ class RedisAdmission(Admission):
             )
 
     async def _renew_forever(self) -> None:
-        while True:
+        """Renew while this gateway holds leases; end when it holds none (the next leased
+        admission starts it again)."""
+        task = asyncio.current_task()
+        while self._held:
             await asyncio.sleep(self._lease_s / 3)
             try:
                 await self._renew()
             except REDIS_ERRORS as exc:
+                # redis-py may turn a cancellation inside its pool into its own error
+                if task is not None and task.cancelling():
+                    raise asyncio.CancelledError from exc
                 log.warning("could not renew concurrency leases (%s); retrying", exc)
+        if self._renewer is task:
+            self._renewer = None
 
     async def _renew(self) -> None:
         """Push the expiry of every lease held here to ``lease_s`` from now (Redis's clock);

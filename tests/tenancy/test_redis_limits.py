@@ -77,6 +77,7 @@ async def test_gateways_share_one_limit(redis: Redis, redis_keys: RedisKeys) -> 
     for gateway in gateways:
         with pytest.raises(RateLimited):
             await gateway.admit("acme", limits, 1)
+        await gateway.close()
 
 
 async def test_a_refusal_writes_nothing(redis: Redis, redis_keys: RedisKeys) -> None:
@@ -91,6 +92,7 @@ async def test_a_refusal_writes_nothing(redis: Redis, redis_keys: RedisKeys) -> 
         with pytest.raises(RateLimited):
             await admission.admit("acme", limits, items)
     assert await snapshot(redis, redis_keys) == before
+    await admission.close()
 
 
 async def test_keys_expire_when_forgetting_them_changes_nothing(
@@ -106,6 +108,7 @@ async def test_keys_expire_when_forgetting_them_changes_nothing(
     assert 100 <= buckets_ms <= 1200  # full again 0.1 s later, plus a second of slack
     assert DAY_S < day_s <= 2 * DAY_S
     assert 30_000 <= in_flight_ms <= 31_100  # the last lease ends, plus a second of slack
+    await admission.close()
 
 
 async def test_redis_clock_picks_the_day(redis: Redis, redis_keys: RedisKeys) -> None:

@@ -92,13 +92,19 @@ class JobsApi:
     check_webhook_url: UrlCheck | None = None
 
 
-def build_router(jobs: JobsApi, max_body_bytes: int = GatewaySettings.max_body_bytes) -> APIRouter:
-    """The job routes; a job's body is read under the same limits as a predict request's."""
-    router = APIRouter(
+def jobs_router(max_body_bytes: int) -> APIRouter:
+    """An empty router under ``/v1/jobs`` whose routes read bodies as predict does (the same
+    limits, the same problem bodies)."""
+    return APIRouter(
         prefix="/v1/jobs",
         tags=["jobs"],
         route_class=protocol_route(problem_response, max_body_bytes),
     )
+
+
+def build_router(jobs: JobsApi, max_body_bytes: int = GatewaySettings.max_body_bytes) -> APIRouter:
+    """The job routes; a job's body is read under the same limits as a predict request's."""
+    router = jobs_router(max_body_bytes)
     inputs_of = input_adapters(jobs.specs)
     not_found: dict[int | str, dict[str, Any]] = {404: {"model": Problem}}
 

@@ -35,11 +35,10 @@ from scaleserve.api.jobs import (
     JobView,
     check_webhook,
     input_adapters,
+    jobs_router,
     new_job,
     validated_payloads,
 )
-from scaleserve.api.problems import problem_response
-from scaleserve.api.protocol_route import protocol_route
 from scaleserve.api.schemas import Problem
 from scaleserve.errors import InvalidInput, UnknownModel
 from scaleserve.jobs.record import is_job_id
@@ -72,11 +71,7 @@ class JobList(BaseModel):
 
 def build_router(jobs: JobsApi, max_body_bytes: int = GatewaySettings.max_body_bytes) -> APIRouter:
     """The routes over many jobs; a batch's body is read under the same limits as any."""
-    router = APIRouter(
-        prefix="/v1/jobs",
-        tags=["jobs"],
-        route_class=protocol_route(problem_response, max_body_bytes),
-    )
+    router = jobs_router(max_body_bytes)
     inputs_of = input_adapters(jobs.specs)
     refusals: dict[int | str, dict[str, Any]] = {
         code: {"model": Problem} for code in (400, 413, 415, 422, 429, 503)

@@ -58,3 +58,22 @@ def test_a_limit_out_of_range_is_refused(tenants: CliRunner) -> None:
     result = tenants.invoke(app, ["create", "acme", "--requests-per-s", "0"])
     assert result.exit_code == 2
     assert "--requests-per-s" in result.output
+
+
+def test_store_options_may_come_before_or_after_the_command(tmp_path: Path) -> None:
+    runner = CliRunner()
+    before, after = tmp_path / "before", tmp_path / "after"
+    made = runner.invoke(app, ["--data-dir", str(before), "create", "acme"])
+    assert made.exit_code == 0, made.output
+    made = runner.invoke(app, ["create", "zeta", "--data-dir", str(after), "--daily-items", "5"])
+    assert made.exit_code == 0, made.output
+
+    def names(*argv: str) -> list[str]:
+        listed = runner.invoke(app, list(argv))
+        assert listed.exit_code == 0, listed.output
+        return [tenant["name"] for tenant in json.loads(listed.output)]
+
+    assert names("list", "--data-dir", str(before)) == ["acme"]
+    assert names("--data-dir", str(after), "list") == ["zeta"]
+    # given after the command, it wins over the one before
+    assert names("--data-dir", str(before), "list", "--data-dir", str(after)) == ["zeta"]

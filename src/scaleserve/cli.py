@@ -23,10 +23,12 @@ def _add_tenants() -> None:
 _add_tenants()
 
 
-Target = Annotated[
-    str,
+Targets = Annotated[
+    list[str],
     typer.Argument(
-        help="Directory with app.py, a .py file, or a module; ':Class' picks one model."
+        help="Directories with app.py, .py files, or modules (one or more); ':Class' picks "
+        "one model of a target.",
+        show_default=False,
     ),
 ]
 Workers = Annotated[
@@ -59,7 +61,7 @@ Durable = Annotated[
 
 @app.command()
 def serve(
-    target: Target,
+    targets: Targets,
     workers: Workers = None,
     host: Host = None,
     port: Port = None,
@@ -70,10 +72,10 @@ def serve(
     no_auth: NoAuth = False,
     admin_port: AdminPort = None,
 ) -> None:
-    """Start the gateway and the worker processes of every model in TARGET."""
+    """Start the gateway and the worker processes of every model in TARGETS."""
     _start(
         "serve",
-        target,
+        targets,
         workers=workers,
         host=host,
         port=port,
@@ -88,7 +90,7 @@ def serve(
 
 @app.command()
 def api(
-    target: Target,
+    targets: Targets,
     redis: RedisUrl = None,
     host: Host = None,
     port: Port = None,
@@ -97,10 +99,10 @@ def api(
     no_auth: NoAuth = False,
     admin_port: AdminPort = None,
 ) -> None:
-    """Start only a gateway for the models in TARGET, on Redis (run any number of them)."""
+    """Start only a gateway for the models in TARGETS, on Redis (run any number of them)."""
     _start(
         "api",
-        target,
+        targets,
         host=host,
         port=port,
         log_level=log_level,
@@ -113,31 +115,31 @@ def api(
 
 @app.command()
 def worker(
-    target: Target,
+    targets: Targets,
     redis: RedisUrl = None,
     workers: Workers = None,
     log_level: LogLevel = None,
 ) -> None:
-    """Start only worker processes for the models in TARGET, on Redis (on any machine)."""
-    _start("worker", target, workers=workers, log_level=log_level, redis_url=redis)
+    """Start only worker processes for the models in TARGETS, on Redis (on any machine)."""
+    _start("worker", targets, workers=workers, log_level=log_level, redis_url=redis)
 
 
-def _start(mode: str, target: str, **options: Any) -> None:
+def _start(mode: str, targets: list[str], **options: Any) -> None:
     # The metrics directory must be exported before anything imports prometheus_client.
     from scaleserve.scale.runtime_dir import RuntimeDir
 
     runtime = RuntimeDir.create()
     from scaleserve.errors import ConfigError
-    from scaleserve.model.loader import load_specs
+    from scaleserve.model.loader import load_targets
     from scaleserve.observe.logs import configure_logging
     from scaleserve.scale import service
     from scaleserve.settings import ServeSettings
 
     try:
-        settings = ServeSettings.from_env(target, **options)
+        settings = ServeSettings.from_env(targets, **options)
         configure_logging(settings.log_level)
         _require_redis_unless_serving(mode, settings.redis_url)
-        specs = load_specs(settings.target)
+        specs = load_targets(settings.targets)
         main = (
             service.work(settings, specs)
             if mode == "worker"

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -66,9 +66,10 @@ class GatewaySettings:
 
 @dataclass(frozen=True)
 class ServeSettings:
-    """What ``scaleserve serve`` runs: a target, its workers, and the gateway."""
+    """What ``scaleserve serve`` runs: its targets, their workers, and the gateway."""
 
-    target: str
+    targets: tuple[str, ...]
+    """Where the served models are declared (directories, files or modules)."""
     workers: int | None = None
     """Worker processes per model; ``None`` keeps each model's own ``workers``."""
     gateway: GatewaySettings = field(default_factory=GatewaySettings)
@@ -86,7 +87,7 @@ class ServeSettings:
     tenancy: TenancySettings = field(default_factory=TenancySettings)
 
     @classmethod
-    def from_env(cls, target: str, **overrides: Any) -> ServeSettings:
+    def from_env(cls, targets: Sequence[str], **overrides: Any) -> ServeSettings:
         """Settings from the environment, with non-``None`` ``overrides`` (CLI flags) on top."""
         gateway_fields = {"host", "port", "max_body_bytes", "max_timeout_s", "drain_timeout_s"}
         tenancy_fields = {"auth", "admin_host", "admin_port"}
@@ -104,7 +105,7 @@ class ServeSettings:
             if k not in gateway_fields | tenancy_fields and v is not None
         }
         settings = cls(
-            target=target,
+            targets=tuple(targets),
             workers=_env("WORKERS", None, int),
             gateway=gateway,
             log_level=_env("LOG_LEVEL", "info", str),

@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import functools
-import inspect
 import json
 import os
 import time
@@ -18,6 +16,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from scaleserve.cli_options import keyword_options, with_options
 from scaleserve.tenancy.records import Limits
 
 T = TypeVar("T")
@@ -38,9 +37,8 @@ RedisPrefix = Annotated[
 ]
 Rate = Annotated[float | None, typer.Option(min=0.001)]
 Count = Annotated[int | None, typer.Option(min=0)]
-_LIMIT_OPTIONS = [
-    inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=kind)
-    for name, kind in [
+_LIMIT_OPTIONS = keyword_options(
+    [
         ("requests_per_s", Rate),
         ("requests_burst", Count),
         ("items_per_s", Rate),
@@ -49,7 +47,23 @@ _LIMIT_OPTIONS = [
         ("daily_items", Count),
         ("max_concurrent", Count),
     ]
-]
+)
+
+
+# The store options again on every command, so they may come after it as well as before
+# (``scaleserve tenants create acme --data-dir D`` = ``scaleserve tenants --data-dir D create
+# acme``); given there, they win.
+def _maybe(help_text: str) -> Any:
+    return Annotated[str | None, typer.Option(help=help_text)]
+
+
+_WHERE_OPTIONS = keyword_options(
+    [
+        ("data_dir", _maybe("The embedded service's data directory.")),
+        ("redis", _maybe("The deployment's Redis (instead of --data-dir).")),
+        ("redis_prefix", _maybe("Prefix of the deployment's Redis keys.")),
+    ]
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,23 +86,28 @@ def _options(
     _where = _Where(data_dir, redis, redis_prefix)
 
 
-def _limit_options(command: Callable[..., None]) -> Callable[..., None]:
-    """Give ``command`` one option per limit (``--requests-per-s`` …); it is called with them
-    as one ``limits`` argument, where an option left out is ``None`` (unlimited)."""
-    own = inspect.signature(command, eval_str=True)
-    params = [param for param in own.parameters.values() if param.name != "limits"]
+def _take_where(values: dict[str, Any]) -> dict[str, Any]:
+    global _where  # noqa: PLW0603 - see _options
+    _where = _Where(
+        values["data_dir"] or _where.data_dir,
+        values["redis"] or _where.redis_url,
+        values["redis_prefix"] or _where.redis_prefix,
+    )
+    return {}
 
-    @functools.wraps(command)
-    def with_limits(*args: Any, **options: Any) -> None:
-        limits = Limits(**{param.name: options.pop(param.name) for param in _LIMIT_OPTIONS})
-        command(*args, limits=limits, **options)
 
-    signature = own.replace(parameters=[*params, *_LIMIT_OPTIONS])
-    with_limits.__signature__ = signature  # type: ignore[attr-defined]  # what typer reads
-    return with_limits
+def _take_limits(values: dict[str, Any]) -> dict[str, Any]:
+    return {"limits": Limits(**values)}
+
+
+_limit_options = with_options(_LIMIT_OPTIONS, _take_limits)
+"""Give a command one option per limit (``--requests-per-s`` …); it is called with them as
+one ``limits`` argument, where an option left out is ``None`` (unlimited)."""
+_store_options = with_options(_WHERE_OPTIONS, _take_where)
 
 
 @app.command()
+@_store_options
 @_limit_options
 def create(name: str, *, limits: Limits) -> None:
     """Create a tenant and print its first API key (shown once)."""
@@ -102,6 +121,7 @@ def create(name: str, *, limits: Limits) -> None:
 
 
 @app.command("list")
+@_store_options
 def list_tenants() -> None:
     """Every tenant with its limits."""
 
@@ -112,6 +132,7 @@ def list_tenants() -> None:
 
 
 @app.command()
+@_store_options
 def show(name: str) -> None:
     """One tenant with its keys (their ids, never the keys)."""
     from scaleserve.errors import UnknownTenant
@@ -127,6 +148,7 @@ def show(name: str) -> None:
 
 
 @app.command("limits")
+@_store_options
 @_limit_options
 def set_limits(name: str, *, limits: Limits) -> None:
     """Replace a tenant's limits (options left out become unlimited)."""
@@ -138,6 +160,7 @@ def set_limits(name: str, *, limits: Limits) -> None:
 
 
 @app.command()
+@_store_options
 def revoke(name: str) -> None:
     """Revoke a tenant and every key it has."""
 
@@ -148,6 +171,7 @@ def revoke(name: str) -> None:
 
 
 @app.command()
+@_store_options
 def key(name: str, label: str = "") -> None:
     """Issue another API key for a tenant and print it (shown once)."""
     from scaleserve.tenancy.store import issue_key
@@ -160,6 +184,7 @@ def key(name: str, label: str = "") -> None:
 
 
 @app.command("revoke-key")
+@_store_options
 def revoke_key(key_id: str) -> None:
     """Revoke one API key by its id."""
 
@@ -170,6 +195,7 @@ def revoke_key(key_id: str) -> None:
 
 
 @app.command("admin-key")
+@_store_options
 def admin_key(label: str = "") -> None:
     """Issue a key for the admin listener and print it (shown once)."""
     from scaleserve.tenancy import admin
@@ -182,6 +208,7 @@ def admin_key(label: str = "") -> None:
 
 
 @app.command()
+@_store_options
 def usage(tenant: str | None = None, since: str | None = None, until: str | None = None) -> None:
     """Usage per tenant and model (summed over the days asked for)."""
     from scaleserve.tenancy.usage import check_day, summarize

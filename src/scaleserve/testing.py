@@ -104,9 +104,19 @@ class Service:
             raise
 
 
+Target = str | os.PathLike[str]
+"""A ``scaleserve serve`` target: a directory, a ``.py`` file or a module (``:Class``)."""
+
+
+def _target_args(target: Target | Sequence[Target]) -> list[str]:
+    if isinstance(target, str | os.PathLike):
+        return [str(target)]
+    return [str(one) for one in target]
+
+
 @contextlib.contextmanager
 def running_service(
-    target: str | os.PathLike[str],
+    target: Target | Sequence[Target],
     *,
     workers: int | None = None,
     args: Sequence[str] = (),
@@ -117,6 +127,7 @@ def running_service(
     provision: bool = True,
 ) -> Iterator[Service]:
     """Start ``scaleserve serve target`` (or ``api``) on a free loopback port; stop it on exit.
+    ``target`` may be several targets, served together.
 
     With ``auth`` (and ``provision``), a tenant ``default`` and an admin key are made first
     and the ``Service`` carries them; without ``provision`` the service starts as a user's
@@ -126,7 +137,7 @@ def running_service(
     temporary directory, so tests never see each other's.
     """
     port, admin_port = free_port(), free_port()
-    argv = [sys.executable, "-m", "scaleserve", command, str(target), "--port", str(port),
+    argv = [sys.executable, "-m", "scaleserve", command, *_target_args(target), "--port", str(port),
             "--admin-port", str(admin_port), *args]  # fmt: skip
     scratch = None
     if command == "serve" and "--data-dir" not in args:
@@ -172,7 +183,7 @@ def _provision_keys(argv: list[str], env: dict[str, str] | None) -> tuple[str, s
 
 @contextlib.contextmanager
 def running_workers(
-    target: str | os.PathLike[str],
+    target: Target | Sequence[Target],
     *,
     args: Sequence[str] = (),
     env: dict[str, str] | None = None,
@@ -181,7 +192,7 @@ def running_workers(
 
     The ``Service`` it yields has no URL; its ``worker_pids`` are the live workers.
     """
-    argv = [sys.executable, "-m", "scaleserve", "worker", str(target), *args]
+    argv = [sys.executable, "-m", "scaleserve", "worker", *_target_args(target), *args]
     with _process(argv, env, base_url="") as workers:
         yield workers
 

@@ -11,34 +11,17 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from redis.asyncio import Redis
 
 from scaleserve.redis_keys import RedisKeys
 from scaleserve.testing import free_port, running_service, running_workers
 
 PROBE = str(Path(__file__).parents[1] / "fixtures" / "app.py") + ":Probe"
-
-
-@pytest.fixture
-async def deployment(redis_url: str, redis: Redis) -> AsyncIterator[dict[str, str]]:
-    """Environment of an isolated deployment (its own key prefix) with fast reclaims; its
-    keys are deleted afterwards."""
-    prefix = f"sstest-{uuid.uuid4().hex[:12]}"
-    yield {
-        "SCALESERVE_REDIS_URL": redis_url,
-        "SCALESERVE_REDIS_PREFIX": prefix,
-        "SCALESERVE_CLAIM_IDLE_S": "1",
-    }
-    stale = [key async for key in redis.scan_iter(match=f"{prefix}:*", count=1000)]
-    for at in range(0, len(stale), 1000):
-        await redis.delete(*stale[at : at + 1000])
 
 
 async def submit_job(client: httpx.AsyncClient, value: int, sleep_ms: float = 0) -> str:

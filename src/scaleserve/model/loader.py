@@ -13,6 +13,7 @@ import importlib
 import importlib.util
 import inspect
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
@@ -23,8 +24,22 @@ from scaleserve.model.spec import ModelSpec
 APP_FILE = "app.py"
 
 
+def load_targets(targets: Sequence[str]) -> list[ModelSpec]:
+    """The specs of every model that ``targets`` declare, checked together: names are
+    unique across all of them, and a fallback may be a model of another target."""
+    specs = [spec for target in targets for spec in _target_specs(target)]
+    where = " ".join(targets)
+    _check_unique_names(specs, where)
+    _check_fallbacks(specs, where)
+    return specs
+
+
 def load_specs(target: str) -> list[ModelSpec]:
     """Import ``target`` and return the validated spec of each model it declares."""
+    return load_targets([target])
+
+
+def _target_specs(target: str) -> list[ModelSpec]:
     module_ref, _, class_name = target.partition(":")
     module = _import_target(module_ref)
     classes = _declared_models(module)
@@ -34,10 +49,7 @@ def load_specs(target: str) -> list[ModelSpec]:
             raise ConfigError(f"{target!r}: no Model subclass named {class_name!r}")
     if not classes:
         raise ConfigError(f"{target!r} declares no scaleserve.Model subclass")
-    specs = [ModelSpec.from_class(c) for c in classes]
-    _check_unique_names(specs, target)
-    _check_fallbacks(specs, target)
-    return specs
+    return [ModelSpec.from_class(c, target=target) for c in classes]
 
 
 def _import_target(module_ref: str) -> ModuleType:

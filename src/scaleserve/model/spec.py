@@ -75,9 +75,11 @@ class ModelSpec:
     """The model that answers when this one is overloaded or has no worker ready."""
     price_per_compute_s: float | None = None
     price_per_1k_items: float | None = None
+    target: str = ""
+    """Where the class was found (a ``scaleserve serve`` target): how a worker loads it."""
 
     @classmethod
-    def from_class(cls, model_class: type[Model]) -> ModelSpec:
+    def from_class(cls, model_class: type[Model], target: str = "") -> ModelSpec:
         """Validate ``model_class`` and derive its spec; ``ConfigError`` names any problem."""
         if not (inspect.isclass(model_class) and issubclass(model_class, Model)):
             raise ConfigError(f"{model_class!r} is not a subclass of scaleserve.Model")
@@ -94,6 +96,7 @@ class ModelSpec:
             streams=streams,
             chunk_type=chunk_type,
             cache=settings.cache,
+            target=target,
             **settings.model_dump(exclude={"cache"}),
         )
         return dataclasses.replace(spec, task=_task(spec))

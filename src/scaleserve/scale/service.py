@@ -62,7 +62,7 @@ def worker_plans(
                 "-m",
                 "scaleserve.worker",
                 "--target",
-                settings.target,
+                spec.target,
                 "--model",
                 spec.name,
                 *source,

@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from scaleserve.observe import metrics
+from scaleserve.worker.orphan import SUPERVISOR_PID_ENV
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +93,7 @@ class Supervisor:
         while not self._stopping:
             proc = await asyncio.create_subprocess_exec(
                 *plan.argv,
-                env=plan.env,
+                env={**plan.env, SUPERVISOR_PID_ENV: str(os.getpid())},
                 stdin=asyncio.subprocess.DEVNULL,
                 start_new_session=True,
             )

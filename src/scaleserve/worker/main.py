@@ -24,6 +24,7 @@ from scaleserve.queue.backends.redis_source import RedisSourceSettings, RedisWor
 from scaleserve.redis_keys import RedisKeys
 from scaleserve.worker import runtime
 from scaleserve.worker.loop import batch_policy, work_loop
+from scaleserve.worker.orphan import exit_with_supervisor
 from scaleserve.worker.runner import ModelRunner
 
 EXIT_LOAD_FAILED = 3
@@ -43,6 +44,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    exit_with_supervisor()
     configure_logging()
     runtime.configure_threads()
     try:

@@ -7,7 +7,8 @@ Domain code raises these; only ``scaleserve.api`` turns them into HTTP responses
     ├── RequestError           the client sent something scaleserve will not run
     │   ├── InvalidModelName   a name that no model could have (not an identifier)
     │   ├── UnknownModel       no model of that name is served
-    │   │   └── UnknownVersion  the model serves another version
+    │   │   ├── UnknownVersion  the model serves another version (or has none such)
+    │   │   └── UnknownAlias    the model has no such alias
     │   ├── JobNotFound        no such job (or not the caller's)
     │   ├── JobNotCancellable  the job has started or ended
     │   ├── InvalidInput       the body does not match the model's declared types
@@ -22,7 +23,11 @@ Domain code raises these; only ``scaleserve.api`` turns them into HTTP responses
     │   ├── RateLimited        the tenant is over a rate, quota or concurrency limit
     │   │   └── QuotaExceeded  the tenant used up a daily quota
     │   ├── UnknownTenant      no tenant of that name (admin surface)
-    │   └── TenantExists       a tenant of that name exists already (admin surface)
+    │   ├── TenantExists       a tenant of that name exists already (admin surface)
+    │   ├── Conflict           another change won (a version exists, a concurrent edit)
+    │   ├── UnsafeArtifact     an artifact scaleserve will not store or load as it is
+    │   └── DeploymentRefused  the change cannot be made (a version that fails to load)
+    ├── ArtifactCorrupt        a stored artifact no longer matches its sha256
     ├── StreamCancelled        (worker side) the client of a stream went away
     └── ServingError           accepted work could not be answered
         ├── Overloaded         the model's queue is full (retry later)
@@ -79,11 +84,38 @@ class JobNotCancellable(RequestError):
 
 
 class UnknownVersion(UnknownModel):
-    def __init__(self, name: str, version: str, served: str) -> None:
-        message = f"model {name!r} has no version {version!r}; it serves {served!r}"
+    def __init__(self, name: str, version: str, served: str | None = None) -> None:
+        message = f"model {name!r} has no version {version[:80]!r}"
+        if served is not None:
+            message += f"; it serves {served!r}"
         RequestError.__init__(self, message)
         self.name = name
         self.version = version
+
+
+class UnknownAlias(UnknownModel):
+    def __init__(self, name: str, alias: str) -> None:
+        RequestError.__init__(self, f"model {name!r} has no alias {alias[:80]!r}")
+        self.name = name
+        self.alias = alias
+
+
+class Conflict(RequestError):
+    """Another change won: the thing exists already, or someone changed it first."""
+
+
+class UnsafeArtifact(RequestError):
+    """An artifact scaleserve will not store or load as it is (a path out of its folder, a
+    link, a pickle without an admin's explicit permission)."""
+
+
+class DeploymentRefused(RequestError):
+    """The deployment change cannot be made; the message says why (e.g. the version's
+    ``load()`` failed), and what was serving goes on serving."""
+
+
+class ArtifactCorrupt(ScaleserveError):
+    """A stored artifact file no longer has the sha256 it was registered with."""
 
 
 class InvalidInput(RequestError):

@@ -36,6 +36,11 @@ _STATUS: dict[type[errors.ScaleserveError], tuple[int, str, str]] = {
     errors.RateLimited: (429, "Rate limited", "rate_limited"),
     errors.UnknownTenant: (404, "Unknown tenant", "unknown_tenant"),
     errors.TenantExists: (409, "Tenant exists", "tenant_exists"),
+    errors.UnknownAlias: (404, "Unknown alias", "unknown_alias"),
+    errors.UnknownVersion: (404, "Unknown version", "unknown_version"),
+    errors.Conflict: (409, "Conflict", "conflict"),
+    errors.UnsafeArtifact: (422, "Unsafe artifact", "unsafe_artifact"),
+    errors.DeploymentRefused: (409, "Deployment refused", "deployment_refused"),
     errors.RequestError: (400, "Bad request", "bad_request"),
     errors.Overloaded: (503, "Overloaded", "overloaded"),
     errors.NoHealthyWorker: (503, "No healthy worker", "no_healthy_worker"),
@@ -43,6 +48,7 @@ _STATUS: dict[type[errors.ScaleserveError], tuple[int, str, str]] = {
     errors.WorkerLost: (503, "Worker lost", "worker_lost"),
     errors.DeadlineExceeded: (504, "Deadline exceeded", "deadline_exceeded"),
     errors.ModelFailed: (500, "Model failed", "model_error"),
+    errors.ArtifactCorrupt: (500, "Artifact corrupt", "artifact_corrupt"),
     errors.ServingError: (503, "Unavailable", "unavailable"),
 }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Iterator
+from pathlib import Path
 from typing import Any, ClassVar
 
 from scaleserve.cache.policy import CachePolicy
@@ -54,6 +55,10 @@ class Model:
     cache: ClassVar[CachePolicy | str] = "off"
     """Result cache: ``"off"``, ``"exact"``, ``"semantic"``, or a ``CachePolicy`` for TTL,
     size bounds, stale fallback, scope and the semantic settings (``scaleserve.cache``)."""
+
+    artifact_dir: Path | None = None
+    """The folder of this version's artifact when it is served from the model registry
+    (``scaleserve models register``), set before ``load()``; ``None`` otherwise."""
 
     def load(self) -> None:
         """Load weights and anything slow; runs once per worker process before it is ready."""

@@ -77,6 +77,9 @@ class ModelSpec:
     price_per_1k_items: float | None = None
     target: str = ""
     """Where the class was found (a ``scaleserve serve`` target): how a worker loads it."""
+    lane: str = ""
+    """The queue of this version when it is one of several of a registry model
+    (``name@version``); empty: the model has one queue, named as the model."""
 
     @classmethod
     def from_class(cls, model_class: type[Model], target: str = "") -> ModelSpec:
@@ -100,6 +103,11 @@ class ModelSpec:
             **settings.model_dump(exclude={"cache"}),
         )
         return dataclasses.replace(spec, task=_task(spec))
+
+    @property
+    def queue_name(self) -> str:
+        """The queue (and worker pool) serving this spec."""
+        return self.lane or self.name
 
     def with_workers(self, workers: int) -> ModelSpec:
         return dataclasses.replace(self, workers=workers)

@@ -1,0 +1,1 @@
+"""The model registry: versions, their artifacts, aliases, rollouts and their history."""

@@ -1,0 +1,1 @@
+"""Registry metadata stores: SQLite (embedded) and PostgreSQL (distributed)."""

@@ -20,14 +20,21 @@ def _add_tenants() -> None:
     app.add_typer(tenants, name="tenants")
 
 
+def _add_models() -> None:
+    from scaleserve.models_cli import app as models
+
+    app.add_typer(models, name="models")
+
+
 _add_tenants()
+_add_models()
 
 
 Targets = Annotated[
     list[str],
     typer.Argument(
         help="Directories with app.py, .py files, or modules (one or more); ':Class' picks "
-        "one model of a target.",
+        "one model of a target; models:/NAME serves a registry model.",
         show_default=False,
     ),
 ]
@@ -133,17 +140,19 @@ def _start(mode: str, targets: list[str], **options: Any) -> None:
     from scaleserve.model.loader import load_targets
     from scaleserve.observe.logs import configure_logging
     from scaleserve.scale import service
+    from scaleserve.scale.registry_serving import split_targets
     from scaleserve.settings import ServeSettings
 
     try:
         settings = ServeSettings.from_env(targets, **options)
         configure_logging(settings.log_level)
         _require_redis_unless_serving(mode, settings.redis_url)
-        specs = load_targets(settings.targets)
+        files, models = split_targets(settings.targets)
+        specs = load_targets(files) if files else []
         main = (
-            service.work(settings, specs)
+            service.work(settings, specs, models)
             if mode == "worker"
-            else service.serve(settings, specs, runtime, workers=mode == "serve")
+            else service.serve(settings, specs, runtime, workers=mode == "serve", models=models)
         )
         code = service.run(main, runtime)
     except ConfigError as exc:

@@ -11,6 +11,7 @@ from typing import Any
 from scaleserve.cache.settings import CacheSettings
 from scaleserve.errors import ConfigError
 from scaleserve.jobs.settings import JobSettings
+from scaleserve.registry.settings import RegistrySettings
 from scaleserve.tenancy.settings import TenancySettings
 
 ENV_PREFIX = "SCALESERVE_"
@@ -85,6 +86,7 @@ class ServeSettings:
     jobs: JobSettings = field(default_factory=JobSettings)
     cache: CacheSettings = field(default_factory=CacheSettings)
     tenancy: TenancySettings = field(default_factory=TenancySettings)
+    registry: RegistrySettings = field(default_factory=RegistrySettings)
 
     @classmethod
     def from_env(cls, targets: Sequence[str], **overrides: Any) -> ServeSettings:
@@ -127,6 +129,7 @@ class ServeSettings:
                 redis_timeout_s=_env("CACHE_REDIS_TIMEOUT_S", CacheSettings.redis_timeout_s, float),
             ),
             tenancy=tenancy,
+            registry=registry_from_env(),
         )
         settings = replace(settings, **rest)
         if settings.workers is not None and settings.workers < 1:
@@ -155,4 +158,15 @@ def _tenancy_from_env() -> TenancySettings:
             "USAGE_FLUSH_INTERVAL_S", defaults.usage_flush_interval_s, float
         ),
         key_pepper=_env("KEY_PEPPER", defaults.key_pepper, str),
+    )
+
+
+def registry_from_env() -> RegistrySettings:
+    defaults = RegistrySettings()
+    return RegistrySettings(
+        url=_env("REGISTRY_URL", defaults.url, str),
+        artifacts_url=_env("ARTIFACTS_URL", defaults.artifacts_url, str),
+        cache_dir=_env("ARTIFACT_CACHE", defaults.cache_dir, str),
+        warm_timeout_s=_env("WARM_TIMEOUT_S", defaults.warm_timeout_s, float),
+        tick_s=_env("ROLLOUT_TICK_S", defaults.tick_s, float),
     )

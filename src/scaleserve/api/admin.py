@@ -18,7 +18,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 import scaleserve
-from scaleserve.api import cache_routes, problems
+from scaleserve.api import cache_routes, problems, registry_routes
 from scaleserve.api.protocol_route import protocol_route
 from scaleserve.api.routes import metrics_route
 from scaleserve.api.usage import Grouping, UsageReport, usage_report
@@ -26,8 +26,10 @@ from scaleserve.cache.result_cache import ResultCache
 from scaleserve.errors import RequestError, UnknownTenant
 from scaleserve.model.spec import ModelSpec
 from scaleserve.queue.broker import Broker
+from scaleserve.registry.registry import Registry
 from scaleserve.tenancy import admin
 from scaleserve.tenancy.gate import Gate
+from scaleserve.tenancy.keys import bearer_key, key_id_of
 from scaleserve.tenancy.records import ApiKey, Limits, Tenant
 from scaleserve.tenancy.store import issue_key
 
@@ -62,19 +64,31 @@ class NewKeyBody(BaseModel):
 
 
 def build_admin_app(
-    specs: Sequence[ModelSpec], broker: Broker, gate: Gate, cache: ResultCache, host: str
+    specs: Sequence[ModelSpec],
+    broker: Broker,
+    gate: Gate,
+    cache: ResultCache,
+    host: str,
+    *,
+    registry: Registry | None = None,
 ) -> FastAPI:
     app = FastAPI(title="scaleserve admin", version=scaleserve.__version__)
     app.add_middleware(_AddressedHere, allowed=frozenset([*LOCAL_NAMES, host]))
 
     async def admin_only(request: Request) -> None:
-        await gate.authenticate_admin(request.headers.get("authorization"))
+        authorization = request.headers.get("authorization")
+        await gate.authenticate_admin(authorization)
+        key = bearer_key(authorization)
+        key_id = key_id_of(key) if key else None
+        request.state.actor = f"admin:{key_id}" if key_id else "admin"
 
     guarded = [Depends(admin_only)]
     app.include_router(_tenant_routes(gate), dependencies=guarded)
     app.include_router(_usage_routes(gate, specs), dependencies=guarded)
     app.include_router(cache_routes.build_router(cache), dependencies=guarded)
     app.include_router(metrics_route(specs, broker), dependencies=guarded)
+    if registry is not None:
+        app.include_router(registry_routes.build_router(registry), dependencies=guarded)
     problems.install_handlers(app)
     return app
 

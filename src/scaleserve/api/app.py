@@ -30,10 +30,12 @@ def create_app(
     *,
     jobs: JobsApi | None = None,
     cache: ResultCache | None = None,
+    routing: bool = False,
 ) -> Gateway:
     """The gateway's ASGI app for ``specs`` served through ``broker`` (and ``jobs``, when given).
 
     The lifecycles of the broker and the job store belong to the caller: the app only uses them.
+    ``routing``: some models are registry models with versions chosen per request.
     """
     app = FastAPI(
         title="scaleserve",
@@ -55,4 +57,4 @@ def create_app(
         shortcuts.append(JobShortcuts(jobs, settings.max_body_bytes))
     problems.install_handlers(app)
     openapi.install_openapi(app, specs)
-    return Gateway(app, gate, shortcuts, settings.body_timeout_s)
+    return Gateway(app, gate, shortcuts, settings.body_timeout_s, routing=routing)

@@ -7,12 +7,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from scaleserve.api.body_deadline import BODY_METHODS, BodyDeadline
 from scaleserve.api.caller import CALLER_KEY, Caller
 from scaleserve.api.raw_response import send_problem
 from scaleserve.errors import ScaleserveError
+from scaleserve.registry.ticket import VERSION_HEADER, RouteTicket, open_ticket, version_header
 from scaleserve.settings import GatewaySettings
 from scaleserve.tenancy.gate import Gate
 
@@ -36,11 +37,16 @@ class Gateway:
         gate: Gate,
         shortcuts: Sequence[Shortcut],
         body_timeout_s: float = GatewaySettings.body_timeout_s,
+        *,
+        routing: bool = False,
     ) -> None:
         self.app = app
         self._gate = gate
         self._shortcuts = tuple(shortcuts)
         self._body_timeout_s = body_timeout_s
+        self._routing = routing
+        """Registry models are served: each request gets a route ticket, and its response
+        names the versions that answered (``X-Model-Version``)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -63,12 +69,25 @@ class Gateway:
                 await send_problem(send, exc)
                 return
             scope[CALLER_KEY] = Caller(tenant, self._gate)
+            if self._routing:
+                send = _naming_versions(send, open_ticket(tenant.name, scope["headers"]))
         for shortcut in self._shortcuts:
             handler = shortcut.handler(scope)
             if handler is not None:
                 await handler(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+def _naming_versions(send: Send, ticket: RouteTicket) -> Send:
+    async def send_naming(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            value = version_header(ticket)
+            if value is not None:
+                message = {**message, "headers": [*message["headers"], (VERSION_HEADER, value)]}
+        await send(message)
+
+    return send_naming
 
 
 def _authorization(scope: Scope) -> str | None:

@@ -39,6 +39,7 @@ from scaleserve.errors import (
 from scaleserve.model.spec import ModelSpec
 from scaleserve.observe import metrics
 from scaleserve.queue.broker import Broker
+from scaleserve.registry.ticket import answered_version
 from scaleserve.settings import GatewaySettings
 
 if TYPE_CHECKING:
@@ -52,6 +53,7 @@ CACHE_CONTROL_HEADER = b"cache-control"
 _PREFIX = "/v1/models/"
 _SUFFIX = "/predict"
 _JSON_HEADERS = [(b"content-type", b"application/json")]
+MAX_VERSION_PREFIXES = 64
 
 
 def predict_route_model(path: str) -> str | None:
@@ -69,13 +71,8 @@ class ModelEndpoint:
         self.spec = spec
         self.cache = cache
         self.request_adapter: TypeAdapter[Any] = TypeAdapter(predict_request_model(spec))
-        self.response_prefix = (
-            b'{"model":'
-            + orjson.dumps(spec.name)
-            + b',"version":'
-            + orjson.dumps(spec.version)
-            + b',"outputs":['
-        )
+        self.response_prefix = self._prefix(spec.version)
+        self._prefixes: dict[str, bytes] = {spec.version: self.response_prefix}
         self.requests_ok = metrics.REQUESTS.labels(spec.name, "200")
         self.duration_ok = metrics.REQUEST_DURATION.labels(spec.name, "200")
 
@@ -90,7 +87,19 @@ class ModelEndpoint:
         return [dump(item) for item in request.inputs]
 
     def render(self, outputs: list[bytes]) -> bytes:
-        return self.response_prefix + b",".join(outputs) + b"]}"
+        """The response body, naming the version that answered (a registry model may
+        answer at several)."""
+        version = answered_version(self.spec.name, self.spec.version)
+        prefix = self._prefixes.get(version)
+        if prefix is None:
+            if len(self._prefixes) > MAX_VERSION_PREFIXES:
+                self._prefixes.clear()
+            prefix = self._prefixes[version] = self._prefix(version)
+        return prefix + b",".join(outputs) + b"]}"
+
+    def _prefix(self, version: str) -> bytes:
+        name = orjson.dumps(self.spec.name)
+        return b'{"model":' + name + b',"version":' + orjson.dumps(version) + b',"outputs":['
 
 
 class PredictHandler:

@@ -26,6 +26,8 @@ from scaleserve.queue.broker import Broker
 if TYPE_CHECKING:  # the semantic modules load numpy and usearch: only where used
     from scaleserve.cache.semantic_lookup import SemanticLookup, SemanticResult
 
+MAX_NAMESPACES = 100_000
+"""Key prefixes remembered per (version, tenant) before the memo starts afresh."""
 _SERVED_BY_TIER = {"memory": Served.HIT_MEMORY, "redis": Served.HIT_REDIS}
 _DEGRADED = (Overloaded, NoHealthyWorker, QueueUnavailable, WorkerLost)
 
@@ -64,6 +66,7 @@ class ModelCache:
         prefix: str = keys.DEFAULT_PREFIX,
         semantic: SemanticLookup | None = None,
         clock: Callable[[], float] = time.time,
+        version_of: Callable[[], str | None] | None = None,
     ) -> None:
         self.model = model
         self.policy = policy
@@ -73,8 +76,8 @@ class ModelCache:
         self._clock = clock
         self._prefix = prefix
         self._version = version
-        self._public = keys.namespace(prefix, model, version, keys.PUBLIC_SCOPE)
-        self._tenant_namespaces: dict[str, str] = {}
+        self._version_of = version_of
+        self._namespaces: dict[tuple[str, str], str] = {}
         self._tier_counts = [
             (tier, metrics.CACHE_LOOKUPS.labels(model, tier, "hit"),
              metrics.CACHE_LOOKUPS.labels(model, tier, "miss"))
@@ -83,15 +86,18 @@ class ModelCache:
         self._stale_count = metrics.CACHE_STALE.labels(model)
 
     def namespace(self, tenant: str | None = None) -> str:
-        """Where this model's entries for ``tenant`` live (``None``: the default tenant)."""
-        if self.policy.scope == "public":
-            return self._public
-        tenant = tenant or keys.DEFAULT_TENANT
-        found = self._tenant_namespaces.get(tenant)
+        """Where this model's entries for ``tenant`` live (``None``: the default tenant), at
+        the version answering this request (a registry model's router picks it)."""
+        version = (self._version_of() if self._version_of else None) or self._version
+        public = self.policy.scope == "public"
+        tenant = keys.PUBLIC_SCOPE if public else tenant or keys.DEFAULT_TENANT
+        found = self._namespaces.get((version, tenant))
         if found is None:
-            scope = keys.tenant_scope(tenant)
-            found = keys.namespace(self._prefix, self.model, self._version, scope)
-            self._tenant_namespaces[tenant] = found
+            scope = tenant if public else keys.tenant_scope(tenant)
+            found = keys.namespace(self._prefix, self.model, version, scope)
+            if len(self._namespaces) > MAX_NAMESPACES:
+                self._namespaces.clear()
+            self._namespaces[(version, tenant)] = found
         return found
 
     async def answer(

@@ -125,6 +125,7 @@ class ResultCache:
                 self._feed = NeighbourFeed(self._redis_url, self._settings.redis_timeout_s)
             feed = None if self._feed is None else (self._feed, self._prefix)
             semantic = semantic_setup.semantic_lookup(spec, specs, broker, self._store, feed)
+        version_of = getattr(broker, "version_of", None)  # a registry model's versions
         return ModelCache(
             spec.name,
             spec.version,
@@ -133,4 +134,5 @@ class ResultCache:
             broker=broker,
             prefix=self._prefix,
             semantic=semantic,
+            version_of=(lambda: version_of(spec.name)) if version_of else None,
         )

@@ -52,6 +52,10 @@ class Model:
     """What one second of this model's compute costs (usage reports turn it into cost)."""
     price_per_1k_items: ClassVar[float | None] = None
     """What 1000 predicted items cost, added to any compute price."""
+    agreement: ClassVar[Any] = "equal"
+    """How a shadowed candidate version's output is compared with the stable version's during
+    a rollout: ``"equal"``, ``"cosine>=0.99"`` (vectors), ``"field:label"`` (the same value
+    of one field, e.g. a classifier's top label), or a function ``(a, b) -> bool``."""
     cache: ClassVar[CachePolicy | str] = "off"
     """Result cache: ``"off"``, ``"exact"``, ``"semantic"``, or a ``CachePolicy`` for TTL,
     size bounds, stale fallback, scope and the semantic settings (``scaleserve.cache``)."""

@@ -17,6 +17,7 @@ from scaleserve.model.loader import APP_FILE, load_specs
 from scaleserve.model.spec import ModelSpec
 from scaleserve.registry.records import ModelVersion
 
+MLFLOW_PYFUNC = "mlflow.pyfunc"
 MAX_CODE_FILES = 64
 MAX_CODE_BYTES = 8 * 1024 * 1024
 
@@ -58,18 +59,30 @@ def code_files(folder: Path) -> list[tuple[str, Path]]:
 def version_spec(version: ModelVersion, code_dir: Path | None) -> ModelSpec:
     """The spec of ``version``: its class, named as the model, at the version, with a queue
     of its own (``model@version``)."""
-    target = version.model_class
-    if version.code:
-        if code_dir is None:
-            raise ConfigError(f"version {version.version} of {version.model!r} needs its code")
-        target = f"{code_dir}/{version.model_class}"
-    [spec] = load_specs(target)
+    spec = _class_spec(version, code_dir)
     return dataclasses.replace(
         spec,
         name=version.model,
         version=version.version,
         lane=lane_name(version.model, version.version),
     )
+
+
+def _class_spec(version: ModelVersion, code_dir: Path | None) -> ModelSpec:
+    if version.flavor == MLFLOW_PYFUNC:
+        from scaleserve.registry.mlflow_pyfunc import pyfunc_model_class
+
+        return ModelSpec.from_class(pyfunc_model_class(version))
+    if version.flavor != "scaleserve":
+        raise ConfigError(f"version {version.version} of {version.model!r} has an unknown "
+                          f"flavor {version.flavor!r}")  # fmt: skip
+    target = version.model_class
+    if version.code:
+        if code_dir is None:
+            raise ConfigError(f"version {version.version} of {version.model!r} needs its code")
+        target = f"{code_dir}/{version.model_class}"
+    [spec] = load_specs(target)
+    return spec
 
 
 def lane_name(model: str, version: str) -> str:

@@ -18,7 +18,8 @@ from scaleserve.errors import RequestError
 from scaleserve.model.spec import MODEL_NAME_PATTERN
 
 VERSION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-ALIAS_PATTERN = re.compile(r"^[a-z0-9-]{1,64}$")
+ALIAS_PATTERN = re.compile(r"^(?=.*[a-z])[a-z0-9-]{1,64}$")
+"""An alias has a letter, so it is never mistaken for a version number."""
 TAG_KEY_PATTERN = re.compile(r"^[A-Za-z0-9._:/-]{1,128}$")
 STABLE = "production"
 """The alias of the version that answers a model's requests."""
@@ -46,7 +47,9 @@ def check_version(version: str) -> str:
 
 def check_alias(alias: str) -> str:
     if not ALIAS_PATTERN.fullmatch(alias):
-        raise RequestError(f"{alias[:80]!r} is not an alias: 1 to 64 of a-z, 0-9, '-'")
+        raise RequestError(
+            f"{alias[:80]!r} is not an alias: 1 to 64 of a-z, 0-9, '-', with at least a letter"
+        )
     return alias
 
 
@@ -109,7 +112,9 @@ class Gates:
     max_error_rate_increase: float = 0.01
     """Candidate error rate ≤ stable's + this (0.01: one point)."""
     max_p95_ratio: float = 1.5
-    """Candidate p95 latency ≤ stable's times this."""
+    """Candidate p95 latency ≤ stable's times this, plus ``p95_slack_ms``."""
+    p95_slack_ms: float = 5.0
+    """Latency that never counts as worse (sub-millisecond models jitter by more than 50 %)."""
     min_agreement: float = 0.99
     """Shadowed requests whose outputs agree with the stable version's, at least."""
     min_samples: int = 20

@@ -29,6 +29,8 @@ from scaleserve.queue.backends.redis_broker import RedisBroker
 from scaleserve.queue.backends.redis_connection import check_durability, connect
 from scaleserve.queue.broker import Broker
 from scaleserve.redis_keys import RedisKeys
+from scaleserve.scale.deployer import LaneBroker
+from scaleserve.scale.registry_serving import RegistryServing
 from scaleserve.settings import ServeSettings
 from scaleserve.tenancy.backends.memory_limits import MemoryAdmission
 from scaleserve.tenancy.backends.redis import RedisTenancyStore
@@ -48,17 +50,23 @@ class GatewayParts:
     broker: Broker
     jobs: JobsApi
     gate: Gate
+    specs: list[ModelSpec]
+    """Every served model's public spec: the targets' and the registry's."""
 
 
 @contextlib.asynccontextmanager
 async def embedded_parts(
-    settings: ServeSettings, specs: list[ModelSpec], socket_path: str
+    settings: ServeSettings,
+    specs: list[ModelSpec],
+    socket_path: str,
+    registry: RegistryServing | None = None,
 ) -> AsyncIterator[GatewayParts]:
     webhooks = webhook_settings_from_env()
     async with contextlib.AsyncExitStack() as stack:
-        broker = EmbeddedBroker(socket_path, specs)
-        await broker.start()
-        stack.push_async_callback(broker.close)
+        queue = EmbeddedBroker(socket_path, specs)
+        await queue.start()
+        stack.push_async_callback(queue.close)
+        broker, specs = await _with_registry(queue, specs, registry, stack)
         store = SqliteJobStore(Path(settings.data_dir) / JOBS_DB_FILE)
         await store.open()
         stack.push_async_callback(store.close)
@@ -79,12 +87,13 @@ async def embedded_parts(
             broker,
             JobsApi(store, runner.submit, specs, settings.jobs, WebhookCheck(webhooks)),
             gate,
+            specs,
         )
 
 
 @contextlib.asynccontextmanager
 async def redis_parts(
-    settings: ServeSettings, specs: list[ModelSpec]
+    settings: ServeSettings, specs: list[ModelSpec], registry: RegistryServing | None = None
 ) -> AsyncIterator[GatewayParts]:
     if settings.redis_url is None:
         raise ConfigError("this mode needs a Redis URL (--redis or SCALESERVE_REDIS_URL)")
@@ -94,9 +103,10 @@ async def redis_parts(
         redis = connect(settings.redis_url)
         stack.push_async_callback(redis.aclose)
         await check_durability(redis, settings.durable)
-        broker = RedisBroker(redis, specs, keys)
-        await broker.start()
-        stack.push_async_callback(broker.close)
+        queue = RedisBroker(redis, specs, keys)
+        await queue.start()
+        stack.push_async_callback(queue.close)
+        broker, specs = await _with_registry(queue, specs, registry, stack)
         store = RedisJobStore(redis, specs, keys)
         await store.open()
         stack.push_async_callback(store.close)
@@ -111,15 +121,33 @@ async def redis_parts(
             broker,
             JobsApi(store, store.submit, specs, settings.jobs, WebhookCheck(webhooks)),
             gate,
+            specs,
         )
 
 
 def gateway_parts(
-    settings: ServeSettings, specs: list[ModelSpec], socket_path: str
+    settings: ServeSettings,
+    specs: list[ModelSpec],
+    socket_path: str,
+    registry: RegistryServing | None = None,
 ) -> contextlib.AbstractAsyncContextManager[GatewayParts]:
     if settings.redis_url is not None:
-        return redis_parts(settings, specs)
-    return embedded_parts(settings, specs, socket_path)
+        return redis_parts(settings, specs, registry)
+    return embedded_parts(settings, specs, socket_path, registry)
+
+
+async def _with_registry(
+    queue: LaneBroker,
+    specs: list[ModelSpec],
+    registry: RegistryServing | None,
+    stack: contextlib.AsyncExitStack,
+) -> tuple[Broker, list[ModelSpec]]:
+    """The broker the routes use and every public spec, once the registry models (if any)
+    are served through ``queue``."""
+    if registry is None:
+        return queue, specs
+    broker, registry_specs = await registry.attach(queue, stack)
+    return broker, [*specs, *registry_specs]
 
 
 async def _gate(

@@ -13,8 +13,8 @@ then the queue closes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import os
 import signal
 import sys
 import time
@@ -27,15 +27,17 @@ from starlette.types import ASGIApp
 from scaleserve.api.admin import build_admin_app
 from scaleserve.api.app import create_app
 from scaleserve.cache.result_cache import ResultCache
+from scaleserve.errors import ConfigError
 from scaleserve.model.spec import ModelSpec
 from scaleserve.scale.parts import gateway_parts
+from scaleserve.scale.registry_serving import RegistryServing
 from scaleserve.scale.runtime_dir import RuntimeDir
 from scaleserve.scale.supervisor import Supervisor, WorkerPlan
+from scaleserve.scale.worker_plans import queue_args, target_plans, worker_env
 from scaleserve.settings import ServeSettings
 from scaleserve.tenancy.admin import bootstrap
 from scaleserve.tenancy.gate import Gate
 from scaleserve.tenancy.records import ADMIN_TENANT
-from scaleserve.worker.runtime import THREADS_ENV
 
 log = logging.getLogger(__name__)
 
@@ -43,58 +45,54 @@ log = logging.getLogger(__name__)
 def worker_plans(
     settings: ServeSettings, specs: list[ModelSpec], socket_path: str
 ) -> list[WorkerPlan]:
-    """One plan per worker process, each with an equal share of this machine's CPUs."""
-    total = sum(spec.workers for spec in specs)
-    env = dict(os.environ)
-    env.setdefault(THREADS_ENV, str(max(1, (os.cpu_count() or 1) // total)))
-    env["PYTHONUNBUFFERED"] = "1"
-    source: tuple[str, ...]
-    if settings.redis_url is not None:
-        source = ("--redis", settings.redis_url, "--redis-prefix", settings.redis_prefix)
-    else:
-        source = ("--socket", socket_path)
-    return [
-        WorkerPlan(
-            model=spec.name,
-            slot=slot,
-            argv=(
-                sys.executable,
-                "-m",
-                "scaleserve.worker",
-                "--target",
-                spec.target,
-                "--model",
-                spec.name,
-                *source,
-                "--slot",
-                str(slot),
-            ),
-            env=env,
-        )
-        for spec in specs
-        for slot in range(spec.workers)
-    ]
+    """One plan per worker process of the targets' models."""
+    env = worker_env(sum(spec.workers for spec in specs))
+    source = queue_args(settings, socket_path)
+    return [plan for spec in specs for plan in target_plans(spec, source, env)]
 
 
 async def serve(
-    settings: ServeSettings, specs: list[ModelSpec], runtime: RuntimeDir, *, workers: bool = True
+    settings: ServeSettings,
+    specs: list[ModelSpec],
+    runtime: RuntimeDir,
+    *,
+    workers: bool = True,
+    models: list[str] | None = None,
 ) -> None:
-    """The gateway (and, unless ``workers`` is False, its workers) until SIGTERM/SIGINT."""
+    """The gateway (and, unless ``workers`` is False, its workers) until SIGTERM/SIGINT.
+
+    ``specs`` are the targets' models; ``models`` names registry models served besides.
+    """
     specs = _with_worker_count(settings, specs)
     supervisor = Supervisor(worker_plans(settings, specs, runtime.socket_path) if workers else [])
+    registry = RegistryServing(
+        settings, models or [], supervisor if workers else None, runtime.socket_path
+    )
     async with (
-        gateway_parts(settings, specs, runtime.socket_path) as parts,
+        gateway_parts(settings, specs, runtime.socket_path, registry) as parts,
         ResultCache(
-            specs, parts.broker, settings.cache, settings.redis_url, settings.redis_prefix
+            parts.specs, parts.broker, settings.cache, settings.redis_url, settings.redis_prefix
         ) as cache,
     ):
+        specs = parts.specs
         await _first_start(settings, parts.gate)
         app = create_app(
-            specs, parts.broker, settings.gateway, parts.gate, jobs=parts.jobs, cache=cache
+            specs,
+            parts.broker,
+            settings.gateway,
+            parts.gate,
+            jobs=parts.jobs,
+            cache=cache,
+            routing=bool(models),
         )
         server = _server(settings, app, settings.gateway.host, settings.gateway.port)
         admin_app = build_admin_app(
-            specs, parts.broker, parts.gate, cache, settings.tenancy.admin_host
+            specs,
+            parts.broker,
+            parts.gate,
+            cache,
+            settings.tenancy.admin_host,
+            registry=registry.registry,
         )
         admin = _server(settings, admin_app, settings.tenancy.admin_host, settings.admin_port)
         await supervisor.start()
@@ -141,18 +139,46 @@ async def _first_start(settings: ServeSettings, gate: Gate) -> None:
         print(banner, file=sys.stderr, flush=True)
 
 
-async def work(settings: ServeSettings, specs: list[ModelSpec]) -> None:
-    """Only supervised workers (Redis), until SIGTERM/SIGINT; then they drain."""
+async def work(
+    settings: ServeSettings, specs: list[ModelSpec], models: list[str] | None = None
+) -> None:
+    """Only supervised workers (Redis), until SIGTERM/SIGINT; then they drain. ``models``:
+    registry models whose serving versions get pools here, following every deployment."""
     specs = _with_worker_count(settings, specs)
     supervisor = Supervisor(worker_plans(settings, specs, socket_path=""))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    await supervisor.start()
-    log.info("%d workers starting; Ctrl-C or SIGTERM drains them", sum(s.workers for s in specs))
-    await stop.wait()
-    await supervisor.stop(settings.gateway.drain_timeout_s)
+    async with contextlib.AsyncExitStack() as stack:
+        if models:
+            await _worker_registry(settings, models, supervisor, stack)
+        await supervisor.start()
+        log.info("workers starting; Ctrl-C or SIGTERM drains them")
+        await stop.wait()
+        await supervisor.stop(settings.gateway.drain_timeout_s)
+
+
+async def _worker_registry(
+    settings: ServeSettings,
+    models: list[str],
+    supervisor: Supervisor,
+    stack: contextlib.AsyncExitStack,
+) -> None:
+    """Pools for the serving versions of registry ``models`` on this worker host."""
+    from scaleserve.queue.backends.redis_broker import RedisBroker
+    from scaleserve.queue.backends.redis_connection import connect
+    from scaleserve.redis_keys import RedisKeys
+
+    if settings.redis_url is None:
+        raise ConfigError("'scaleserve worker' needs Redis")
+    redis = connect(settings.redis_url)
+    stack.push_async_callback(redis.aclose)
+    lanes = RedisBroker(redis, [], RedisKeys(settings.redis_prefix))  # queue stats, lanes
+    await lanes.start()
+    stack.push_async_callback(lanes.close)
+    registry = RegistryServing(settings, models, supervisor, "", routing=False)
+    await registry.attach(lanes, stack)
 
 
 def run(main: Coroutine[Any, Any, None], runtime: RuntimeDir) -> int:

@@ -2,7 +2,8 @@
 
 A worker that exits is started again after a backoff that grows while it keeps failing
 soon after start, and resets once it has stayed up. ``stop()`` asks every worker to drain
-(SIGTERM), waits, then kills what is left.
+(SIGTERM), waits, then kills what is left. Pools come and go while it runs (``add`` and
+``retire``: one pool per version of a registry model).
 """
 
 from __future__ import annotations
@@ -57,7 +58,10 @@ class Supervisor:
         self._on_exit = on_exit
         self._procs: dict[tuple[str, int], asyncio.subprocess.Process] = {}
         self._quick_failures: dict[str, int] = {}
-        self._tasks: list[asyncio.Task[None]] = []
+        self._last_exit: dict[str, int] = {}
+        self._tasks: dict[tuple[str, int], asyncio.Task[None]] = {}
+        self._retiring: set[str] = set()
+        self._started = False
         self._stopping = False
 
     def pids(self, model: str | None = None) -> list[int]:
@@ -67,30 +71,62 @@ class Supervisor:
         """True while every recent start of this model's workers died soon after."""
         return self._quick_failures.get(model, 0) >= 2
 
+    def last_exit(self, model: str) -> int | None:
+        """The exit code of the model's worker that exited last (``None``: none has)."""
+        return self._last_exit.get(model)
+
+    def models(self) -> set[str]:
+        return {plan.model for plan in self._plans}
+
     async def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._keep_running(p)) for p in self._plans]
+        self._started = True
+        for plan in self._plans:
+            self._launch(plan)
+
+    def add(self, plans: list[WorkerPlan]) -> None:
+        """Keep these workers running too (a new version's pool)."""
+        for plan in plans:
+            self._retiring.discard(plan.model)
+            self._plans.append(plan)
+            if self._started:
+                self._launch(plan)
+
+    async def retire(self, model: str, timeout_s: float) -> None:
+        """Drain and stop every worker of ``model`` (SIGTERM, then SIGKILL after
+        ``timeout_s``); they are not restarted."""
+        self._retiring.add(model)
+        self._plans = [plan for plan in self._plans if plan.model != model]
+        keys = [key for key in self._tasks if key[0] == model]
+        tasks = [self._tasks.pop(key) for key in keys]
+        for key in keys:  # a worker starting right now is signalled by its task
+            if (proc := self._procs.get(key)) is not None:
+                _signal(proc, signal.SIGTERM)
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout_s)
+        for key in keys:
+            proc = self._procs.pop(key, None)
+            if proc is not None and proc.returncode is None:
+                log.warning("worker %d did not drain in %gs; killing it", proc.pid, timeout_s)
+                _signal(proc, signal.SIGKILL)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._quick_failures.pop(model, None)
 
     async def stop(self, timeout_s: float) -> None:
         """SIGTERM every worker, wait up to ``timeout_s`` for them to drain, kill the rest."""
         self._stopping = True
-        procs = [p for p in self._procs.values() if p.returncode is None]
-        for proc in procs:
-            _signal(proc, signal.SIGTERM)
-        waits = [asyncio.create_task(p.wait()) for p in procs]
-        if waits:
-            _, late = await asyncio.wait(waits, timeout=timeout_s)
-            for proc in procs:
-                if proc.returncode is None:
-                    log.warning("worker %d did not drain in %gs; killing it", proc.pid, timeout_s)
-                    _signal(proc, signal.SIGKILL)
-            await asyncio.gather(*late, return_exceptions=True)
-        for task in self._tasks:
+        await _drain(list(self._procs.values()), timeout_s)
+        for task in self._tasks.values():
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+
+    def _launch(self, plan: WorkerPlan) -> None:
+        self._tasks[(plan.model, plan.slot)] = asyncio.create_task(self._keep_running(plan))
 
     async def _keep_running(self, plan: WorkerPlan) -> None:
         loop = asyncio.get_running_loop()
-        while not self._stopping:
+        while not self._stopping and plan.model not in self._retiring:
             proc = await asyncio.create_subprocess_exec(
                 *plan.argv,
                 env={**plan.env, SUPERVISOR_PID_ENV: str(os.getpid())},
@@ -98,10 +134,13 @@ class Supervisor:
                 start_new_session=True,
             )
             self._procs[(plan.model, plan.slot)] = proc
+            if self._stopping or plan.model in self._retiring:  # told to stop while it started
+                _signal(proc, signal.SIGTERM)
             started = loop.time()
             code = await proc.wait()
             self._on_exit(proc.pid)
-            if self._stopping:
+            self._last_exit[plan.model] = code
+            if self._stopping or plan.model in self._retiring:
                 return
             await asyncio.sleep(self._after_exit(plan, code, loop.time() - started))
 
@@ -124,6 +163,22 @@ class Supervisor:
         )
         metrics.WORKER_RESTARTS.labels(plan.model).inc()
         return delay
+
+
+async def _drain(procs: list[asyncio.subprocess.Process], timeout_s: float) -> None:
+    """SIGTERM ``procs``, wait up to ``timeout_s`` for them to exit, kill the rest."""
+    procs = [p for p in procs if p.returncode is None]
+    for proc in procs:
+        _signal(proc, signal.SIGTERM)
+    waits = [asyncio.create_task(p.wait()) for p in procs]
+    if not waits:
+        return
+    _, late = await asyncio.wait(waits, timeout=timeout_s)
+    for proc in procs:
+        if proc.returncode is None:
+            log.warning("worker %d did not drain in %gs; killing it", proc.pid, timeout_s)
+            _signal(proc, signal.SIGKILL)
+    await asyncio.gather(*late, return_exceptions=True)
 
 
 def _signal(proc: asyncio.subprocess.Process, signum: int) -> None:

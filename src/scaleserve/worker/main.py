@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
 import sys
+from pathlib import Path
 
 from scaleserve.model.base import Model
 from scaleserve.model.loader import load_specs
@@ -28,17 +30,23 @@ from scaleserve.worker.orphan import exit_with_supervisor
 from scaleserve.worker.runner import ModelRunner
 
 EXIT_LOAD_FAILED = 3
+LOAD_FAILURE_ENV = "SCALESERVE_LOAD_FAILURE_FILE"
 log = logging.getLogger("scaleserve.worker")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m scaleserve.worker")
-    parser.add_argument("--target", required=True)
+    parser.add_argument("--target", default="")
     parser.add_argument("--model", required=True)
     parser.add_argument("--socket", help="the gateway's embedded queue socket")
     parser.add_argument("--redis", help="Redis URL: take work from its streams instead")
     parser.add_argument("--redis-prefix", default="scaleserve")
     parser.add_argument("--slot", type=int, default=0)
+    parser.add_argument(
+        "--version-record", help="a registry version (JSON): serve it instead of a target's class"
+    )
+    parser.add_argument("--artifact-dir", help="the registry version's artifact folder")
+    parser.add_argument("--code-dir", help="the registry version's code folder")
     return parser.parse_args(argv)
 
 
@@ -48,11 +56,14 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging()
     runtime.configure_threads()
     try:
-        spec = _find_spec(args.target, args.model)
+        spec = _spec(args)
         model = spec.model_class()
+        if args.artifact_dir:
+            model.artifact_dir = Path(args.artifact_dir)
         model.load()
-    except Exception:
+    except Exception as exc:
         log.exception("model %r failed to load", args.model)
+        _report_load_failure(exc)
         return EXIT_LOAD_FAILED
     return _run(serve(spec, model, args))
 
@@ -67,7 +78,7 @@ async def open_source(
         )
         await source.start()
         return source
-    hello = frames.Hello(spec.name, spec.version, os.getpid(), args.slot)
+    hello = frames.Hello(spec.queue_name, spec.version, os.getpid(), args.slot)
     return await EmbeddedWorkSource.connect(args.socket, hello)
 
 
@@ -75,8 +86,9 @@ async def serve(spec: ModelSpec, model: Model, args: argparse.Namespace) -> int:
     runner = ModelRunner(spec, model)
     try:
         await runner.warm_up()
-    except Exception:
+    except Exception as exc:
         log.exception("model %r failed to warm up", spec.name)
+        _report_load_failure(exc)
         return EXIT_LOAD_FAILED
     source = await open_source(spec, args)
     loop = asyncio.get_running_loop()
@@ -89,6 +101,27 @@ async def serve(spec: ModelSpec, model: Model, args: argparse.Namespace) -> int:
     finally:
         await source.close()
     return 0
+
+
+def _report_load_failure(exc: Exception) -> None:
+    """Tell the supervisor why (``SCALESERVE_LOAD_FAILURE_FILE``): a deployment refused
+    because of it names the model's own error."""
+    path = os.environ.get(LOAD_FAILURE_ENV)
+    if path:
+        with contextlib.suppress(OSError):
+            Path(path).write_text(f"{type(exc).__name__}: {exc}"[:2000])
+
+
+def _spec(args: argparse.Namespace) -> ModelSpec:
+    """The model this worker serves: a registry version, or a class of the target."""
+    if args.version_record:
+        from scaleserve.registry.code import version_spec
+        from scaleserve.registry.codec import version_from_json
+
+        version = version_from_json(Path(args.version_record).read_bytes())
+        code_dir = Path(args.code_dir) if args.code_dir else None
+        return version_spec(version, code_dir)
+    return _find_spec(args.target, args.model)
 
 
 def _find_spec(target: str, name: str) -> ModelSpec:

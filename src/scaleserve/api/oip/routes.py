@@ -32,6 +32,7 @@ from scaleserve.errors import (
 )
 from scaleserve.model.spec import ModelSpec
 from scaleserve.queue.broker import Broker
+from scaleserve.registry.ticket import answered_version
 from scaleserve.settings import GatewaySettings
 
 EXTENSIONS = ["binary_tensor_data"]
@@ -110,7 +111,10 @@ class OipApi:
         async with caller_of(request.scope).serving(model.spec.name, len(payloads)):
             outputs = await self._broker.submit(model.spec.name, payloads, deadline_s)
         response = wire.InferenceResponse(
-            model_name=model.spec.name, model_version=model.spec.version, id=parsed.id, outputs=[]
+            model_name=model.spec.name,
+            model_version=answered_version(model.spec.name, model.spec.version),
+            id=parsed.id,
+            outputs=[],
         )
         body, json_length = wire.render(response, model.output_tensors(outputs, parsed))
         if json_length is None:

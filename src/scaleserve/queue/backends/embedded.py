@@ -33,7 +33,9 @@ class EmbeddedBroker:
 
     def __init__(self, socket_path: str, specs: Iterable[ModelSpec]) -> None:
         self.socket_path = socket_path
-        self._queues = {spec.name: ModelQueue(spec.name, spec.max_queue_items) for spec in specs}
+        self._queues: dict[str, ModelQueue] = {}
+        for spec in specs:
+            self._add_queue(spec)
         self._pending = PendingTable()
         self._links: set[WorkerLink] = set()
         self._server: asyncio.Server | None = None
@@ -82,6 +84,21 @@ class EmbeddedBroker:
             stream.close()
             if not stream.answered:
                 self._cancel(queue, stream.item_id)
+
+    async def add_lane(self, spec: ModelSpec) -> None:
+        """A queue for ``spec`` (one version of a registry model), unless it has one."""
+        self._add_queue(spec)
+
+    def _add_queue(self, spec: ModelSpec) -> None:
+        name = spec.queue_name
+        if name not in self._queues:
+            self._queues[name] = ModelQueue(name, spec.max_queue_items)
+
+    def remove_lane(self, name: str) -> None:
+        """Forget an empty lane's queue (its workers have drained and gone)."""
+        queue = self._queues.get(name)
+        if queue is not None and queue.depth == 0:
+            del self._queues[name]
 
     def depth(self, model: str) -> int:
         return self._queue(model).depth

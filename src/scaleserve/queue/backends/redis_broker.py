@@ -48,7 +48,7 @@ class RedisBroker:
         self._link = RedisLink.like(redis)
         self._reply_link = RedisLink.like(redis)  # its blocking reads hold a connection
         self._keys = keys or RedisKeys()
-        self._specs = {spec.name: spec for spec in specs}
+        self._specs = {spec.queue_name: spec for spec in specs}
         self._pending = PendingTable()
         self.gateway_id = secrets.token_hex(8)
         self._reply_key = self._keys.replies(self.gateway_id)
@@ -63,6 +63,19 @@ class RedisBroker:
             asyncio.create_task(self._listen_for_replies()),
             asyncio.create_task(self._refresh_stats()),
         ]
+
+    async def add_lane(self, spec: ModelSpec) -> None:
+        """Queue into ``spec``'s own stream too (one version of a registry model)."""
+        name = spec.queue_name
+        if name not in self._specs:
+            await redis_wire.ensure_group(self._redis, self._keys.stream(name))
+            self._specs[name] = spec
+            self._stats[name] = {}
+
+    def remove_lane(self, name: str) -> None:
+        """Stop queueing into a lane (its stream stays, for workers finishing what it holds)."""
+        self._specs.pop(name, None)
+        self._stats.pop(name, None)
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -117,7 +130,7 @@ class RedisBroker:
         try:
             ids = await SCRIPTS.enqueue(
                 self._link,
-                [self._keys.stream(spec.name), self._keys.depth(spec.name)],
+                [self._keys.stream(spec.queue_name), self._keys.depth(spec.queue_name)],
                 [spec.max_queue_items, len(items), len(items[0]), *redis_wire.flatten(items)],
             )
         except REDIS_ERRORS as exc:
@@ -175,8 +188,10 @@ class RedisBroker:
         """Queue depth and live workers for ``/metrics`` and ``/readyz``, read once a second."""
         while True:
             with contextlib.suppress(*REDIS_ERRORS):
-                for model in self._specs:
-                    self._stats[model] = await self._read_stats(model)
+                for model in list(self._specs):
+                    stats = await self._read_stats(model)
+                    if model in self._specs:  # not removed meanwhile
+                        self._stats[model] = stats
             await asyncio.sleep(STATS_INTERVAL_S)
 
     async def _read_stats(self, model: str) -> dict[str, int]:

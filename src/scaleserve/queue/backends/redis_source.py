@@ -101,7 +101,7 @@ class RedisWorkSource:
         self._keys = keys or RedisKeys()
         self._settings = settings or RedisSourceSettings()
         self.consumer = consumer or consumer_name()
-        self._stream = self._keys.stream(spec.name)
+        self._stream = self._keys.stream(spec.queue_name)
         self._ids = itertools.count(1)
         self._held: dict[int, StreamItem] = {}
         self._suspects: deque[WorkItem] = deque()
@@ -122,7 +122,7 @@ class RedisWorkSource:
 
     async def close(self) -> None:
         try:
-            await self._redis.zrem(self._keys.workers(self._spec.name), self.consumer)
+            await self._redis.zrem(self._keys.workers(self._spec.queue_name), self.consumer)
         finally:
             await self._link.close()
 
@@ -195,7 +195,7 @@ class RedisWorkSource:
         commands = [read]
         if time.monotonic() >= self._next_beat:  # "alive", at most once per BEAT_EVERY_S
             self._next_beat = time.monotonic() + BEAT_EVERY_S
-            beat = ("ZADD", self._keys.workers(self._spec.name), time.time(), self.consumer)
+            beat = ("ZADD", self._keys.workers(self._spec.queue_name), time.time(), self.consumer)
             commands.insert(0, beat)
         *_, answer = await run(self._link, commands, block_s=(block_ms or 0) / 1000)
         entries = [entry for _, stream_entries in stream_read(answer) for entry in stream_entries]
@@ -298,7 +298,7 @@ class RedisWorkSource:
         tenants = sorted({item.tenant for item, _ in jobs if item.tenant})
         keys = [
             self._stream,
-            self._keys.depth(self._spec.name),
+            self._keys.depth(self._spec.queue_name),
             self._keys.webhooks(),
             self._keys.job_changes(),
             *(self._keys.usage(tenant) for tenant in tenants),
@@ -334,7 +334,7 @@ class RedisWorkSource:
         log.error("dead-lettering entry %s of %r: %s", entry_id, self._spec.name, why)
         failure = ItemResult(0, failure=FailureKind.MODEL, error=why)
         parked: dict[Any, Any] = {**fields, b"reason": why.encode(), b"entry": entry_id}
-        commands = [_xadd(self._keys.dead_letters(self._spec.name), parked, maxlen=None)]
+        commands = [_xadd(self._keys.dead_letters(self._spec.queue_name), parked, maxlen=None)]
         jobs: list[tuple[StreamItem, ItemResult]] = []
         with contextlib.suppress(MalformedEntry):
             item = redis_wire.parse_item(entry_id, fields)

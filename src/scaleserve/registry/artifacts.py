@@ -79,7 +79,7 @@ class ArtifactCache:
     def __init__(self, root: Path, blobs: BlobStore) -> None:
         self.root = root
         self._blobs = blobs
-        self._lock = asyncio.Lock()
+        self._locks: dict[Path, asyncio.Lock] = {}
 
     async def materialize(self, files: Sequence[ArtifactFile], *, verify: bool = False) -> Path:
         """A local folder holding exactly ``files``. ``verify`` hashes every file again
@@ -87,7 +87,7 @@ class ArtifactCache:
         if not files:
             raise ConfigError("an artifact needs at least one file")
         folder = self.root / "trees" / _manifest_id(files)
-        async with self._lock:
+        async with self._locks.setdefault(folder, asyncio.Lock()):
             if not folder.is_dir():
                 await self._assemble(files, folder)
         if verify:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
 import shutil
 import tempfile
@@ -43,11 +44,16 @@ class LocalBlobStore:
     def _put(source: Path, blob: Path) -> None:
         blob.parent.mkdir(parents=True, exist_ok=True)
         fd, part = tempfile.mkstemp(prefix=".part-", dir=blob.parent)
+        digest = hashlib.sha256()
         try:
             with os.fdopen(fd, "wb") as out, source.open("rb") as data:
-                shutil.copyfileobj(data, out, COPY_CHUNK_BYTES)
+                while chunk := data.read(COPY_CHUNK_BYTES):
+                    digest.update(chunk)
+                    out.write(chunk)
                 out.flush()
                 os.fsync(out.fileno())
+            if digest.hexdigest() != blob.name:  # the file changed since it was hashed
+                raise ArtifactCorrupt(f"{source} changed while it was stored; register it again")
             os.chmod(part, 0o444)
             os.replace(part, blob)  # visible only now, whole
         finally:

@@ -42,14 +42,19 @@ def build_router(specs: Iterable[ModelSpec], broker: Broker) -> APIRouter:
     started = int(time.time())
     router = APIRouter()
 
+    describe = getattr(broker, "describe", None)  # a registry model's versions and rollout
+
     def card(spec: ModelSpec) -> ModelCard:
+        described = describe(spec.name) if describe else None
         return ModelCard(
             id=spec.name,
             created=started,
-            version=spec.version,
+            version=described["version"] if described else spec.version,
             ready_workers=broker.ready_workers(spec.name),
             max_batch_size=spec.max_batch_size,
             max_wait_ms=spec.max_wait_ms,
+            versions=described["versions"] if described else None,
+            rollout=described["rollout"] if described else None,
         )
 
     def readiness() -> Readiness:

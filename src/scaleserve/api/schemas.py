@@ -56,6 +56,24 @@ class Problem(BaseModel):
     errors: list[dict[str, Any]] | None = None
 
 
+class VersionCard(BaseModel):
+    """One version of a registry model that has workers now."""
+
+    version: str
+    role: str
+    """``stable``, ``candidate`` or ``retiring`` (draining after a swap or a rollback)."""
+    weight: float
+    """Share of requests it answers, in percent."""
+    ready_workers: int
+
+
+class RolloutCard(BaseModel):
+    candidate: str
+    weight: float
+    shadow: float
+    sticky: str
+
+
 class ModelCard(BaseModel):
     """One served model, in the shape OpenAI clients read from ``GET /v1/models``."""
 
@@ -67,6 +85,9 @@ class ModelCard(BaseModel):
     ready_workers: int
     max_batch_size: int
     max_wait_ms: float
+    versions: list[VersionCard] | None = None
+    """A registry model's versions with workers (``None``: a model served from a file)."""
+    rollout: RolloutCard | None = None
 
 
 class ModelList(BaseModel):

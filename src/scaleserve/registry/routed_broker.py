@@ -13,12 +13,13 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncGenerator, Callable
+from typing import Any
 
-from scaleserve.errors import Overloaded, ServingError
+from scaleserve.errors import Overloaded, ServingError, UnknownModel
 from scaleserve.queue.broker import Broker
 from scaleserve.registry import ticket
 from scaleserve.registry.agreement import Agreement
-from scaleserve.registry.router import Router
+from scaleserve.registry.router import Pick, Router
 from scaleserve.registry.stats import RolloutStats
 
 log = logging.getLogger(__name__)
@@ -60,11 +61,47 @@ class RoutedBroker:
             return None
         return self.router.pick(model, ticket.current()).version
 
+    def describe(self, model: str) -> dict[str, Any] | None:
+        """A registry model's versions with their roles, shares and workers, and its
+        rollout (``None``: not a registry model)."""
+        routes = self.router.routes(model)
+        if routes is None:
+            return None
+        candidate_ready = routes.candidate and self.inner.ready_workers(routes.candidate) > 0
+        weight = routes.weight if candidate_ready else 0.0
+
+        def card(lane: str, version: str) -> dict[str, Any]:
+            role, share = "retiring", 0.0
+            if lane == routes.stable:
+                role, share = "stable", 100.0 - weight
+            elif lane == routes.candidate:
+                role, share = "candidate", weight
+            ready = self.inner.ready_workers(lane)
+            return {"version": version, "role": role, "weight": share, "ready_workers": ready}
+
+        rollout = None
+        if routes.candidate is not None:
+            rollout = {
+                "candidate": routes.versions[routes.candidate],
+                "weight": routes.weight,
+                "shadow": routes.shadow,
+                "sticky": routes.sticky,
+            }
+        return {
+            "version": routes.versions[routes.stable],
+            "versions": [card(lane, version) for lane, version in routes.versions.items()],
+            "rollout": rollout,
+        }
+
     async def submit(self, model: str, payloads: list[bytes], timeout_s: float) -> list[bytes]:
         if not self.router.serves(model):
             return await self.inner.submit(model, payloads, timeout_s)
         pick = self.router.pick(model, ticket.current())
-        outputs = await self._timed(model, pick.lane, payloads, timeout_s)
+        try:
+            outputs = await self._timed(model, pick.lane, payloads, timeout_s)
+        except UnknownModel:  # its lane retired between the pick and the queue: pick again
+            pick = self._repick(model)
+            outputs = await self._timed(model, pick.lane, payloads, timeout_s)
         if pick.shadow_lane is not None:
             self._shadow(model, pick.shadow_lane, payloads, outputs, timeout_s)
         return outputs
@@ -86,6 +123,12 @@ class RoutedBroker:
 
     def ready_workers(self, model: str) -> int:
         return sum(self.inner.ready_workers(lane) for lane in self._lanes(model))
+
+    def _repick(self, model: str) -> Pick:
+        current = ticket.current()
+        if current is not None:
+            current.chosen.pop(model, None)
+        return self.router.pick(model, current)
 
     def _lanes(self, model: str) -> list[str]:
         return self.router.lanes(model) if self.router.serves(model) else [model]

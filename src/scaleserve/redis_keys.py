@@ -68,6 +68,16 @@ class RedisKeys:
         """Stream of ended jobs whose webhook must be delivered (consumer group ``webhooks``)."""
         return f"{self.prefix}:webhooks"
 
+    def lane_failure(self, lane: str) -> str:
+        """Why a version's workers cannot load (set briefly by a worker that failed to)."""
+        return f"{self.prefix}:lane-failure:{lane}"
+
+    # -- rollouts ----------------------------------------------------------------------------
+    def rollout_tally(self, model: str, window: str) -> str:
+        """Hash: one rollout step's tallies (requests, errors, latency buckets per lane;
+        shadow agreements), added up by every gateway."""
+        return f"{self.prefix}:rollout:{model}:{window}"
+
     # -- tenancy -----------------------------------------------------------------------------
     def tenants(self) -> str:
         """Set of every tenant name (the reserved admin owner included)."""

@@ -165,6 +165,7 @@ def registry_from_env() -> RegistrySettings:
     defaults = RegistrySettings()
     return RegistrySettings(
         url=_env("REGISTRY_URL", defaults.url, str),
+        schema=_env("REGISTRY_SCHEMA", defaults.schema, str),
         artifacts_url=_env("ARTIFACTS_URL", defaults.artifacts_url, str),
         cache_dir=_env("ARTIFACT_CACHE", defaults.cache_dir, str),
         warm_timeout_s=_env("WARM_TIMEOUT_S", defaults.warm_timeout_s, float),

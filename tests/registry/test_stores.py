@@ -9,11 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import os
-import socket
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -40,44 +38,12 @@ from scaleserve.registry.records import (
     Swap,
 )
 from scaleserve.registry.store import RegistryStore, stamped
+from tests.registry.conftest import PG_URL
 
-PG_HOST, PG_PORT = "127.0.0.1", 5432
-PG_URL = f"postgresql://{PG_HOST}:{PG_PORT}/test"
 WAIT_S = 5.0
 """The longest any test waits for a watcher (a failure, not a sleep)."""
 
 # -- the backends ---------------------------------------------------------------------------
-
-
-def _pg_reachable() -> bool:
-    try:
-        with socket.create_connection((PG_HOST, PG_PORT), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-@pytest.fixture(scope="session")
-def pg_url() -> str:
-    """The real PostgreSQL on loopback; tests skip without it, except in CI where they run."""
-    if not _pg_reachable():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL is not running on {PG_HOST}:{PG_PORT} (CI must run it)")
-        pytest.skip(
-            f"PostgreSQL is not running on {PG_HOST}:{PG_PORT}: start PostgreSQL with "
-            "`pg_ctlcluster 15 main start` (trust auth, a database `test`)"
-        )
-    return PG_URL
-
-
-@pytest.fixture
-def pg_schema(pg_url: str) -> Iterator[str]:
-    """A fresh schema name; the schema is dropped afterwards."""
-    schema = f"sstest_{uuid.uuid4().hex[:12]}"
-    yield schema
-    drop = sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
-    with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute(drop)
 
 
 @dataclass

@@ -20,7 +20,7 @@ class OpenRegistry:
     artifacts: ArtifactCache
 
 
-def metadata_store(url: str) -> RegistryStore:
+def metadata_store(url: str, schema: str = "scaleserve") -> RegistryStore:
     """``postgresql://…`` or a SQLite file (``sqlite:///path`` or a plain path)."""
     if url.startswith(("postgresql://", "postgres://")):
         try:
@@ -29,7 +29,7 @@ def metadata_store(url: str) -> RegistryStore:
             raise ConfigError(
                 f"a PostgreSQL registry needs psycopg (pip install 'scaleserve[registry]'): {exc}"
             ) from exc
-        return PostgresRegistryStore(url)
+        return PostgresRegistryStore(url, schema)
     if "://" in url and not url.startswith("sqlite:///"):
         raise ConfigError(
             f"registry URL {url.partition('://')[0]}://… is not supported: use postgresql://…, "
@@ -48,7 +48,7 @@ def blob_store(url: str) -> BlobStore:
 
 @contextlib.asynccontextmanager
 async def open_registry(settings: RegistrySettings, data_dir: str) -> AsyncIterator[OpenRegistry]:
-    store = metadata_store(settings.metadata_url(data_dir))
+    store = metadata_store(settings.metadata_url(data_dir), settings.schema)
     blobs = blob_store(settings.blobs_url(data_dir))
     await store.open()
     try:

@@ -61,6 +61,14 @@ class RoutedBroker:
             return None
         return self.router.pick(model, ticket.current()).version
 
+    def queue_for(self, model: str, tenant: str) -> tuple[str, int] | None:
+        """The lane a job of ``tenant`` for ``model`` goes to and its bound (``None``: not a
+        registry model); chosen as for the tenant's requests."""
+        if not self.router.serves(model):
+            return None
+        lane = self.router.pick(model, ticket.RouteTicket(tenant)).lane
+        return lane, self._bounds.get(lane, 0)
+
     def describe(self, model: str) -> dict[str, Any] | None:
         """A registry model's versions with their roles, shares and workers, and its
         rollout (``None``: not a registry model)."""

@@ -11,6 +11,9 @@ class RegistrySettings:
     url: str | None = None
     """Metadata: a SQLite file path (``sqlite:///path`` or a plain path) or
     ``postgresql://…`` (``SCALESERVE_REGISTRY_URL``); default ``<data dir>/registry.sqlite3``."""
+    schema: str = "scaleserve"
+    """The PostgreSQL schema of the registry's tables (``SCALESERVE_REGISTRY_SCHEMA``), so
+    several deployments can share one database."""
     artifacts_url: str | None = None
     """Artifacts: a folder (``file:///path`` or a plain path) or ``s3://bucket/prefix``
     (``SCALESERVE_ARTIFACTS_URL``); default ``<data dir>/artifacts``."""

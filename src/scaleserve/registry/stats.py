@@ -41,6 +41,16 @@ class LocalRolloutStats:
     async def read(self, model: str, window: str) -> WindowTally:
         return self._windows.get((model, window), WindowTally())
 
+    def take(self) -> dict[tuple[str, str], WindowTally]:
+        """Every tally counted so far, which starts again from nothing."""
+        taken, self._windows = self._windows, {}
+        return taken
+
+    def give_back(self, taken: dict[tuple[str, str], WindowTally]) -> None:
+        """Add tallies taken but not stored elsewhere back to what is counted here."""
+        for (model, window), tally in taken.items():
+            self._tally(model, window).add(tally)
+
     def _tally(self, model: str, window: str) -> WindowTally:
         key = (model, window)
         tally = self._windows.get(key)

@@ -258,6 +258,9 @@ class Deployer:
         failure = found.failure if found is not None else None
         if failure is None and self._pools is not None:
             failure = self._pools.load_failure(lane)
+        reported = getattr(self._broker, "lane_failure", None)  # by workers on other hosts
+        if failure is None and reported is not None and (why := reported(lane)):
+            failure = f"its load() failed: {why}"
         ready = self._broker.ready_workers(lane) if found and found.spec else 0
         return LaneHealth(ready, failure)
 

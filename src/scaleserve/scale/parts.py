@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from redis.asyncio import Redis
+
 from scaleserve.api.jobs import JobsApi
 from scaleserve.errors import ConfigError
 from scaleserve.jobs.backends.redis import RedisJobStore
@@ -29,6 +31,7 @@ from scaleserve.queue.backends.redis_broker import RedisBroker
 from scaleserve.queue.backends.redis_connection import check_durability, connect
 from scaleserve.queue.broker import Broker
 from scaleserve.redis_keys import RedisKeys
+from scaleserve.registry.routed_broker import RoutedBroker
 from scaleserve.scale.deployer import LaneBroker
 from scaleserve.scale.registry_serving import RegistryServing
 from scaleserve.settings import ServeSettings
@@ -106,8 +109,9 @@ async def redis_parts(
         queue = RedisBroker(redis, specs, keys)
         await queue.start()
         stack.push_async_callback(queue.close)
-        broker, specs = await _with_registry(queue, specs, registry, stack)
-        store = RedisJobStore(redis, specs, keys)
+        broker, specs = await _with_registry(queue, specs, registry, stack, redis)
+        queues = broker.queue_for if isinstance(broker, RoutedBroker) else None
+        store = RedisJobStore(redis, specs, keys, queues)
         await store.open()
         stack.push_async_callback(store.close)
         notifier = await _notifier(stack, webhooks)
@@ -141,12 +145,13 @@ async def _with_registry(
     specs: list[ModelSpec],
     registry: RegistryServing | None,
     stack: contextlib.AsyncExitStack,
+    redis: Redis | None = None,
 ) -> tuple[Broker, list[ModelSpec]]:
     """The broker the routes use and every public spec, once the registry models (if any)
     are served through ``queue``."""
     if registry is None:
         return queue, specs
-    broker, registry_specs = await registry.attach(queue, stack)
+    broker, registry_specs = await registry.attach(queue, stack, redis)
     return broker, [*specs, *registry_specs]
 
 

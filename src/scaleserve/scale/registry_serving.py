@@ -6,12 +6,16 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
+from redis.asyncio import Redis
+
 from scaleserve.model.spec import ModelSpec
+from scaleserve.redis_keys import RedisKeys
 from scaleserve.registry.opening import OpenRegistry, open_registry
+from scaleserve.registry.redis_stats import RedisRolloutStats
 from scaleserve.registry.registry import Registry
 from scaleserve.registry.routed_broker import RoutedBroker
 from scaleserve.registry.router import Router
-from scaleserve.registry.stats import LocalRolloutStats
+from scaleserve.registry.stats import LocalRolloutStats, RolloutStats
 from scaleserve.scale.deployer import Deployer, LaneBroker
 from scaleserve.scale.pools import SupervisedPools
 from scaleserve.scale.supervisor import Supervisor
@@ -55,7 +59,7 @@ class RegistryServing:
         return self._opened.registry
 
     async def attach(
-        self, inner: LaneBroker, stack: contextlib.AsyncExitStack
+        self, inner: LaneBroker, stack: contextlib.AsyncExitStack, redis: Redis | None = None
     ) -> tuple[LaneBroker | RoutedBroker, list[ModelSpec]]:
         """Open the registry and start serving its models through ``inner``: the broker the
         routes must use, and the public specs of the registry models."""
@@ -68,7 +72,7 @@ class RegistryServing:
             return inner, []
         routed = stats = None
         if self._routing:
-            stats = LocalRolloutStats()
+            stats = await self._stats(redis, stack)
             routed = RoutedBroker(inner, Router(inner.ready_workers), stats)
             stack.push_async_callback(routed.close)
         self.deployer = Deployer(
@@ -85,6 +89,15 @@ class RegistryServing:
         await self.deployer.start()
         stack.push_async_callback(self.deployer.close)
         return (routed or inner), specs
+
+    async def _stats(self, redis: Redis | None, stack: contextlib.AsyncExitStack) -> RolloutStats:
+        """Tallies of this gateway alone, or of every gateway sharing the Redis."""
+        if redis is None:
+            return LocalRolloutStats()
+        shared = RedisRolloutStats(redis, RedisKeys(self._settings.redis_prefix))
+        await shared.start()
+        stack.push_async_callback(shared.close)
+        return shared
 
     def _pools(self) -> SupervisedPools | None:
         if self._supervisor is None:

@@ -31,6 +31,7 @@ from scaleserve.worker.runner import ModelRunner
 
 EXIT_LOAD_FAILED = 3
 LOAD_FAILURE_ENV = "SCALESERVE_LOAD_FAILURE_FILE"
+LANE_FAILURE_TTL_S = 60
 log = logging.getLogger("scaleserve.worker")
 
 
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         model.load()
     except Exception as exc:
         log.exception("model %r failed to load", args.model)
-        _report_load_failure(exc)
+        _report_load_failure(exc, args)
         return EXIT_LOAD_FAILED
     return _run(serve(spec, model, args))
 
@@ -88,7 +89,7 @@ async def serve(spec: ModelSpec, model: Model, args: argparse.Namespace) -> int:
         await runner.warm_up()
     except Exception as exc:
         log.exception("model %r failed to warm up", spec.name)
-        _report_load_failure(exc)
+        _report_load_failure(exc, args)
         return EXIT_LOAD_FAILED
     source = await open_source(spec, args)
     loop = asyncio.get_running_loop()
@@ -103,13 +104,27 @@ async def serve(spec: ModelSpec, model: Model, args: argparse.Namespace) -> int:
     return 0
 
 
-def _report_load_failure(exc: Exception) -> None:
-    """Tell the supervisor why (``SCALESERVE_LOAD_FAILURE_FILE``): a deployment refused
-    because of it names the model's own error."""
+def _report_load_failure(exc: Exception, args: argparse.Namespace) -> None:
+    """Tell why, so that a deployment refused because of it names the model's own error: to
+    the supervisor (``SCALESERVE_LOAD_FAILURE_FILE``), and for a registry version on Redis
+    to every gateway (a key that expires)."""
+    why = f"{type(exc).__name__}: {exc}"[:2000]
     path = os.environ.get(LOAD_FAILURE_ENV)
     if path:
         with contextlib.suppress(OSError):
-            Path(path).write_text(f"{type(exc).__name__}: {exc}"[:2000])
+            Path(path).write_text(why)
+    if args.redis and args.version_record:
+        import redis
+
+        from scaleserve.registry.code import lane_name
+        from scaleserve.registry.codec import version_from_json
+
+        with contextlib.suppress(redis.RedisError, OSError, ValueError):
+            version = version_from_json(Path(args.version_record).read_bytes())
+            lane = lane_name(version.model, version.version)
+            key = RedisKeys(args.redis_prefix).lane_failure(lane)
+            with redis.Redis.from_url(args.redis, socket_timeout=2) as client:
+                client.set(key, why, ex=LANE_FAILURE_TTL_S)
 
 
 def _spec(args: argparse.Namespace) -> ModelSpec:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, cast
 
 import orjson
@@ -34,14 +34,25 @@ log = logging.getLogger(__name__)
 FEED_BLOCK_MS = 1000
 
 
+JobQueues = Callable[[str, str], tuple[str, int] | None]
+"""``(model, tenant)`` -> the queue (a registry model's lane) and its bound, or ``None``."""
+
+
 class RedisJobStore:
     """The API's view of jobs kept in Redis (``submit``, ``get``, ``cancel``, events)."""
 
-    def __init__(self, redis: Redis, specs: list[ModelSpec], keys: RedisKeys | None = None) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        specs: list[ModelSpec],
+        keys: RedisKeys | None = None,
+        queues: JobQueues | None = None,
+    ) -> None:
         self._redis = redis
         self._link = RedisLink.like(redis)  # submitting and reading: the hot path
         self._keys = keys or RedisKeys()
         self._bounds = {spec.name: spec.max_queue_items for spec in specs}
+        self._queues = queues
         self._watchers = JobWatchers()
         self._feed_link = RedisLink.like(redis)  # its blocking reads hold a connection
         self._feed: asyncio.Task[None] | None = None
@@ -64,21 +75,26 @@ class RedisJobStore:
         """Record ``jobs`` and queue their items in one step, all or none: ``Overloaded``
         (nothing recorded) when a model's bound would be passed. Durable (as Redis is) on
         return."""
-        models = list(dict.fromkeys(job.model for job in jobs))
-        keys = [
-            key for model in models for key in (self._keys.stream(model), self._keys.depth(model))
-        ]
-        args: list[Any] = [len(models), *(self._bounds[model] for model in models)]
-        for job in jobs:
+        queue_of = [self._queue(job) for job in jobs]
+        queues = list(dict.fromkeys(queue_of))
+        keys = [key for q, _ in queues for key in (self._keys.stream(q), self._keys.depth(q))]
+        args: list[Any] = [len(queues), *(bound for _, bound in queues)]
+        for job, queue in zip(jobs, queue_of, strict=True):
             keys += [self._keys.job(job.id), self._keys.job_events(job.id)]
-            args += _submission(job, models.index(job.model) + 1)
+            args += _submission(job, queues.index(queue) + 1)
         try:
             refused = await SCRIPTS.submit_jobs(self._link, keys, args)
         except REDIS_ERRORS as exc:
             raise unavailable(exc) from exc
         if refused:
-            model = models[int(refused) - 1]
-            raise Overloaded(model, self._bounds[model])
+            full, bound = queues[int(refused) - 1]
+            raise Overloaded(full, bound)
+
+    def _queue(self, job: Job) -> tuple[str, int]:
+        """The queue a job's items go to, and its bound: a registry model's version is
+        chosen for the job's tenant, as for a request of theirs."""
+        routed = self._queues(job.model, job.tenant) if self._queues is not None else None
+        return routed or (job.model, self._bounds[job.model])
 
     async def get(self, job_id: str, tenant: str) -> Job | None:
         job = await self.load(job_id)

@@ -18,6 +18,7 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncGenerator, Iterable
+from typing import cast
 
 from redis.asyncio import Redis
 
@@ -53,6 +54,7 @@ class RedisBroker:
         self.gateway_id = secrets.token_hex(8)
         self._reply_key = self._keys.replies(self.gateway_id)
         self._stats: dict[str, dict[str, int]] = {m: {} for m in self._specs}
+        self._failures: dict[str, str] = {}
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -147,6 +149,10 @@ class RedisBroker:
     def ready_workers(self, model: str) -> int:
         return self._stat(model, "workers")
 
+    def lane_failure(self, lane: str) -> str | None:
+        """Why the workers of a lane cannot load, as the last of them to fail said."""
+        return self._failures.get(lane)
+
     async def _cancel(self, item_id: int, timeout_s: float) -> None:
         """Tell whichever worker runs the streamed item that nobody reads it any more."""
         key = self._keys.stream_cancelled(self._reply_key, item_id)
@@ -192,7 +198,20 @@ class RedisBroker:
                     stats = await self._read_stats(model)
                     if model in self._specs:  # not removed meanwhile
                         self._stats[model] = stats
+                await self._read_failures()
             await asyncio.sleep(STATS_INTERVAL_S)
+
+    async def _read_failures(self) -> None:
+        lanes = [name for name, spec in self._specs.items() if spec.lane]
+        if not lanes:
+            return
+        keys = [self._keys.lane_failure(lane) for lane in lanes]
+        found = cast(list[bytes | None], await self._redis.mget(keys))
+        self._failures = {
+            lane: why.decode(errors="replace")
+            for lane, why in zip(lanes, found, strict=True)
+            if why is not None
+        }
 
     async def _read_stats(self, model: str) -> dict[str, int]:
         async with self._redis.pipeline(transaction=False) as pipe:

@@ -169,7 +169,7 @@ def deploy(  # noqa: PLR0917 - a typer command takes one parameter per option
     ] = None,
     hold_requests: Annotated[int, typer.Option(min=0, help="Requests per step.")] = 100,
     hold_s: Annotated[float, typer.Option(min=0, help="Seconds per step at least.")] = 0.0,
-    sticky: Annotated[str, typer.Option(help="tenant, header:<name> or none.")] = "tenant",
+    sticky: Annotated[str, typer.Option(help="tenant, header:<name> or none.")] = "none",
     manual: Annotated[
         bool, typer.Option("--manual", help="Hold the last step until promoted by hand.")
     ] = False,
@@ -296,25 +296,27 @@ def _policy(
     from pydantic import ValidationError
 
     from scaleserve.registry.codec import policy_from_plain
-    from scaleserve.registry.records import RolloutPolicy, RolloutStep
 
     if path is not None:
         try:
             return policy_from_plain(json.loads(path.read_text()))
         except (OSError, ValueError, ValidationError) as exc:
             raise typer.BadParameter(str(exc), param_hint="--policy") from None
-    parsed = []
+    parsed: list[dict[str, Any]] = []
     for raw in (steps or "shadow,10,50,100").split(","):
         word = raw.strip()
         try:
             if word.startswith("shadow"):
-                parsed.append(RolloutStep(shadow=float(word.partition(":")[2] or 100), **hold))
+                parsed.append({"shadow": float(word.partition(":")[2] or 100), **hold})
             else:
-                parsed.append(RolloutStep(weight=float(word), **hold))
+                parsed.append({"weight": float(word), **hold})
         except ValueError:
             why = f"{word!r} is not shadow[:N] or a weight"
             raise typer.BadParameter(why, param_hint="--steps") from None
-    return RolloutPolicy(steps=tuple(parsed), sticky=sticky, auto_promote=not manual)
+    try:
+        return policy_from_plain({"steps": parsed, "sticky": sticky, "auto_promote": not manual})
+    except ValidationError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--steps/--sticky") from None
 
 
 def _run(action: Callable[[Any], Awaitable[T]]) -> T:

@@ -15,6 +15,7 @@ under pytest 9, so the cases come from each operation's Hypothesis strategy here
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections import Counter
@@ -34,6 +35,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import Failure, FailureGroup
 
 from scaleserve.testing import Service, running_service
+from tests.registry.service_helpers import data_dir_registry, register_scaler
 
 FUZZ_APP = Path(__file__).with_name("fuzz_app.py")
 MAX_EXAMPLES = 25
@@ -184,9 +186,18 @@ def _fuzz_operation(operation: Any, mode: Any, target: Target, run: FuzzRun) -> 
 
 
 @pytest.fixture(scope="module")
-def fuzz_service() -> Iterator[Service]:
-    with running_service(FUZZ_APP, auth=True) as service:
+def fuzz_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """The fuzz models, and a registry model (``scaler``) for the registry's admin routes."""
+    data_dir = tmp_path_factory.mktemp("fuzz-data")
+    asyncio.run(_register_scaler(data_dir))
+    targets = [FUZZ_APP, "models:/scaler"]
+    with running_service(targets, auth=True, args=["--data-dir", str(data_dir)]) as service:
         yield service
+
+
+async def _register_scaler(data_dir: Path) -> None:
+    async with data_dir_registry(data_dir) as registry:
+        await register_scaler(registry, data_dir, factor=2)
 
 
 MODELS = ["echo", "orders", "cached", "ticker", "vectors", "writer"]
@@ -206,7 +217,12 @@ def test_admin_listener_never_answers_5xx_and_errors_in_json(fuzz_service: Servi
     # After the main listener's run: fuzzing the admin surface creates and revokes tenants.
     with httpx.Client(base_url=fuzz_service.admin_url, headers=fuzz_service.admin_headers) as http:
         keys = http.get("/admin/tenants/default").json()["keys"]
-    known = {"name": ["default", *MODELS], "key_id": [key["id"] for key in keys]}
+    known = {
+        "name": ["default", "scaler", *MODELS],
+        "key_id": [key["id"] for key in keys],
+        "version": ["1"],
+        "alias": ["production", "staging"],
+    }
     run = fuzz(Target(fuzz_service.admin_url, fuzz_service.admin_headers, known))
     print("admin listener:", run.summary())
     assert set(run.cases) == run.operations and len(run.operations) >= 10, run.summary()

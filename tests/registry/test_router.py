@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from scaleserve.registry.router import Router, Routes
-from scaleserve.registry.ticket import RouteTicket
+from scaleserve.registry.ticket import CHOSEN_KEY, of_tenant
 
 VERSIONS = {"m@1": "1", "m@2": "2"}
 
@@ -20,15 +20,15 @@ def router(ready: int = 1) -> Router:
 
 def test_the_weight_is_the_share_of_callers_and_each_keeps_its_version() -> None:
     split = router()
-    split.set_routes(routes(weight=25))
+    split.set_routes(routes(weight=25, sticky="tenant"))
     tenants = [f"tenant-{i}" for i in range(2000)]
-    first = {t: split.pick("m", RouteTicket(t)).lane for t in tenants}
+    first = {t: split.pick("m", of_tenant(t)).lane for t in tenants}
     share = sum(lane == "m@2" for lane in first.values()) / len(tenants)
     assert 0.21 < share < 0.29
-    again = {t: split.pick("m", RouteTicket(t)).lane for t in tenants}
+    again = {t: split.pick("m", of_tenant(t)).lane for t in tenants}
     assert again == first  # sticky
-    split.set_routes(routes(weight=60))
-    later = {t: split.pick("m", RouteTicket(t)).lane for t in tenants}
+    split.set_routes(routes(weight=60, sticky="tenant"))
+    later = {t: split.pick("m", of_tenant(t)).lane for t in tenants}
     assert all(later[t] == "m@2" for t in tenants if first[t] == "m@2")  # nobody moves back
 
 
@@ -37,7 +37,7 @@ def test_a_header_can_be_the_sticky_key() -> None:
     split.set_routes(routes(weight=50, sticky="header:x-user-id"))
     users = [f"user-{i}".encode() for i in range(400)]
     picks = [
-        split.pick("m", RouteTicket("one-tenant", [(b"x-user-id", user)])).lane for user in users
+        split.pick("m", of_tenant("one-tenant", [(b"x-user-id", user)])).lane for user in users
     ]
     assert 0.4 < picks.count("m@2") / len(picks) < 0.6
 
@@ -45,7 +45,7 @@ def test_a_header_can_be_the_sticky_key() -> None:
 def test_a_candidate_without_a_warm_worker_answers_nothing() -> None:
     cold = router(ready=0)
     cold.set_routes(routes(weight=100, shadow=100))
-    pick = cold.pick("m", RouteTicket("t"))
+    pick = cold.pick("m", of_tenant("t"))
     assert (pick.lane, pick.shadow_lane) == ("m@1", None)
 
 
@@ -62,7 +62,7 @@ def test_every_part_of_a_request_gets_the_same_version() -> None:
     split = router()
     split.set_routes(routes(weight=50, sticky="none"))
     for _ in range(50):
-        ticket = RouteTicket("t")
-        lanes = {split.pick("m", ticket).lane for _ in range(5)}
+        scope = of_tenant("t")
+        lanes = {split.pick("m", scope).lane for _ in range(5)}
         assert len(lanes) == 1
-        assert ticket.chosen == {"m": lanes.pop()}
+        assert scope[CHOSEN_KEY] == {"m": lanes.pop()}

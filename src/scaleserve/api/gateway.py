@@ -13,7 +13,7 @@ from scaleserve.api.body_deadline import BODY_METHODS, BodyDeadline
 from scaleserve.api.caller import CALLER_KEY, Caller
 from scaleserve.api.raw_response import send_problem
 from scaleserve.errors import ScaleserveError
-from scaleserve.registry.ticket import VERSION_HEADER, RouteTicket, open_ticket, version_header
+from scaleserve.registry import ticket
 from scaleserve.settings import GatewaySettings
 from scaleserve.tenancy.gate import Gate
 
@@ -70,21 +70,25 @@ class Gateway:
                 return
             scope[CALLER_KEY] = Caller(tenant, self._gate)
             if self._routing:
-                send = _naming_versions(send, open_ticket(tenant.name, scope["headers"]))
+                scope[ticket.TENANT_KEY] = tenant.name
+                ticket.enter(scope)
         for shortcut in self._shortcuts:
             handler = shortcut.handler(scope)
-            if handler is not None:
+            if handler is not None:  # a shortcut names the versions that answered itself
                 await handler(scope, receive, send)
                 return
+        if self._routing:
+            send = _naming_versions(send, scope)
         await self.app(scope, receive, send)
 
 
-def _naming_versions(send: Send, ticket: RouteTicket) -> Send:
+def _naming_versions(send: Send, scope: Scope) -> Send:
     async def send_naming(message: Message) -> None:
         if message["type"] == "http.response.start":
-            value = version_header(ticket)
+            value = ticket.version_header(scope)
             if value is not None:
-                message = {**message, "headers": [*message["headers"], (VERSION_HEADER, value)]}
+                headers = [*message["headers"], (ticket.VERSION_HEADER, value)]
+                message = {**message, "headers": headers}
         await send(message)
 
     return send_naming

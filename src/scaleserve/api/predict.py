@@ -39,7 +39,7 @@ from scaleserve.errors import (
 from scaleserve.model.spec import ModelSpec
 from scaleserve.observe import metrics
 from scaleserve.queue.broker import Broker
-from scaleserve.registry.ticket import answered_version
+from scaleserve.registry.ticket import VERSION_HEADER, answered_version, version_header
 from scaleserve.settings import GatewaySettings
 
 if TYPE_CHECKING:
@@ -141,10 +141,10 @@ class PredictHandler:
         try:
             body, headers = await self._predict(endpoint, scope, receive)
         except ScaleserveError as exc:
-            status = await send_problem(send, exc)
+            status = await send_problem(send, exc, _versions())
         except Exception:  # a bug of ours must still answer, in JSON, and keep serving
             log.exception("predict on %r failed unexpectedly", name)
-            status = await send_problem(send, None)
+            status = await send_problem(send, None, _versions())
         else:
             await send_response(send, 200, body, headers)
             endpoint.requests_ok.inc()
@@ -172,7 +172,7 @@ class PredictHandler:
             served.model = answered_by.spec.name
         if answered_by is not endpoint:
             extra = [*extra, (b"x-fallback-for", endpoint.spec.name.encode())]
-        return body, extra
+        return body, [*extra, *_versions()]
 
     def _refuse_if_full(self, endpoint: ModelEndpoint) -> None:
         """``Overloaded`` before the body is read when the model's queue is full and nothing
@@ -220,6 +220,12 @@ class _Ask:
     timeout_s: float
     tenant: str
     control: CacheControl
+
+
+def _versions() -> list[tuple[bytes, bytes]]:
+    """``X-Model-Version`` when a registry model answered (or failed to)."""
+    version = version_header()
+    return [] if version is None else [(VERSION_HEADER, version)]
 
 
 def _headers(scope: Scope) -> dict[bytes, str]:

@@ -22,8 +22,11 @@ async def send_response(send: Send, status: int, body: bytes, headers: Headers) 
     await send({"type": "http.response.body", "body": body})
 
 
-async def send_problem(send: Send, error: ScaleserveError | None) -> int:
-    """The problem body answering ``error`` (``None``: an unexpected failure); its status."""
+async def send_problem(
+    send: Send, error: ScaleserveError | None, extra: Headers | None = None
+) -> int:
+    """The problem body answering ``error`` (``None``: an unexpected failure), with the
+    ``extra`` headers; its status."""
     status, body, headers = problem_body(error)
-    await send_response(send, status, body, headers)
+    await send_response(send, status, body, [*headers, *extra] if extra else headers)
     return status

@@ -34,6 +34,7 @@ from scaleserve.jobs.settings import JobSettings
 from scaleserve.jobs.store import RunnableJobStore
 from scaleserve.queue.broker import Broker
 from scaleserve.queue.meter import metered
+from scaleserve.registry.ticket import open_ticket
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +145,10 @@ class JobRunner:
             await self._end(job, JobStatus.SUCCEEDED, outputs=b"[" + b",".join(outputs) + b"]")
 
     async def _submit(self, job: Job, remaining_s: float) -> list[bytes]:
-        """Run the job's items, counting the compute seconds they took as its tenant's usage."""
+        """Run the job's items, counting the compute seconds they took as its tenant's usage.
+        A registry model answers at the version its tenant's requests get (a task of its own
+        holds the job's route ticket)."""
+        open_ticket(job.tenant)
         with metered() as meter:
             try:
                 return await self._submit_until_deadline(job, remaining_s)

@@ -12,7 +12,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field
 
 from scaleserve.errors import RequestError
 from scaleserve.model.spec import MODEL_NAME_PATTERN
@@ -21,6 +23,9 @@ VERSION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 ALIAS_PATTERN = re.compile(r"^(?=.*[a-z])[a-z0-9-]{1,64}$")
 """An alias has a letter, so it is never mistaken for a version number."""
 TAG_KEY_PATTERN = re.compile(r"^[A-Za-z0-9._:/-]{1,128}$")
+STICKY_PATTERN = r"^(none|tenant|header:[A-Za-z0-9-]{1,64})$"
+Share = Annotated[float, Field(ge=0, le=100)]
+"""A share of requests, in percent."""
 STABLE = "production"
 """The alias of the version that answers a model's requests."""
 CANDIDATE = "canary"
@@ -98,34 +103,34 @@ class RolloutStep:
     """One step of a rollout: what share of requests the candidate answers (``weight``) and
     sees beside the stable version (``shadow``), held for enough requests and time."""
 
-    weight: float = 0.0
-    shadow: float = 0.0
-    min_requests: int = 0
+    weight: Share = 0.0
+    shadow: Share = 0.0
+    min_requests: Annotated[int, Field(ge=0)] = 0
     """Candidate requests (answered or shadowed) in this step before it may advance."""
-    min_duration_s: float = 0.0
+    min_duration_s: Annotated[float, Field(ge=0)] = 0.0
 
 
 @dataclass(frozen=True)
 class Gates:
     """How much worse than the stable version the candidate may be, over the same window."""
 
-    max_error_rate_increase: float = 0.01
+    max_error_rate_increase: Annotated[float, Field(ge=0, le=1)] = 0.01
     """Candidate error rate ≤ stable's + this (0.01: one point)."""
-    max_p95_ratio: float = 1.5
+    max_p95_ratio: Annotated[float, Field(ge=1)] = 1.5
     """Candidate p95 latency ≤ stable's times this, plus ``p95_slack_ms``."""
-    p95_slack_ms: float = 5.0
+    p95_slack_ms: Annotated[float, Field(ge=0)] = 5.0
     """Latency that never counts as worse (sub-millisecond models jitter by more than 50 %)."""
-    min_agreement: float = 0.99
+    min_agreement: Annotated[float, Field(ge=0, le=1)] = 0.99
     """Shadowed requests whose outputs agree with the stable version's, at least."""
-    min_samples: int = 20
+    min_samples: Annotated[int, Field(ge=1)] = 20
     """No judgement (advance or roll back) on fewer candidate requests than this."""
 
 
 @dataclass(frozen=True)
 class RolloutPolicy:
-    steps: tuple[RolloutStep, ...]
+    steps: Annotated[tuple[RolloutStep, ...], Field(min_length=1, max_length=20)]
     gates: Gates = field(default_factory=Gates)
-    sticky: str = "tenant"
+    sticky: Annotated[str, Field(pattern=STICKY_PATTERN)] = "none"
     """How a caller keeps its version: ``tenant``, ``header:<name>`` (e.g. a user id), or
     ``none`` (each request drawn afresh)."""
     auto_promote: bool = True

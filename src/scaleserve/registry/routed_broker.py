@@ -66,7 +66,7 @@ class RoutedBroker:
         registry model); chosen as for the tenant's requests."""
         if not self.router.serves(model):
             return None
-        lane = self.router.pick(model, ticket.RouteTicket(tenant)).lane
+        lane = self.router.pick(model, ticket.of_tenant(tenant)).lane
         return lane, self._bounds.get(lane, 0)
 
     def describe(self, model: str) -> dict[str, Any] | None:
@@ -133,10 +133,10 @@ class RoutedBroker:
         return sum(self.inner.ready_workers(lane) for lane in self._lanes(model))
 
     def _repick(self, model: str) -> Pick:
-        current = ticket.current()
-        if current is not None:
-            current.chosen.pop(model, None)
-        return self.router.pick(model, current)
+        scope = ticket.current()
+        if scope is not None:
+            ticket.choose(scope, model, None)
+        return self.router.pick(model, scope)
 
     def _lanes(self, model: str) -> list[str]:
         return self.router.lanes(model) if self.router.serves(model) else [model]
@@ -145,17 +145,17 @@ class RoutedBroker:
         self, model: str, lane: str, payloads: list[bytes], timeout_s: float
     ) -> list[bytes]:
         window = self._window(model)
+        if not window:  # no rollout: nothing to tally
+            return await self.inner.submit(lane, payloads, timeout_s)
         started = time.perf_counter()
         try:
             outputs = await self.inner.submit(lane, payloads, timeout_s)
         except Overloaded:
             raise  # refused before it ran: says nothing about the version
         except ServingError:
-            if window:
-                self._stats.record(model, window, lane, time.perf_counter() - started, ok=False)
+            self._stats.record(model, window, lane, time.perf_counter() - started, ok=False)
             raise
-        if window:
-            self._stats.record(model, window, lane, time.perf_counter() - started, ok=True)
+        self._stats.record(model, window, lane, time.perf_counter() - started, ok=True)
         return outputs
 
     def _window(self, model: str) -> str:

@@ -10,12 +10,14 @@ without a warm worker answers nothing: its share goes to the stable lane.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from scaleserve.registry.ticket import RouteTicket
+from scaleserve.registry import ticket
+from scaleserve.registry.ticket import RouteScope
 
 ReadyWorkers = Callable[[str], int]
 
@@ -30,9 +32,14 @@ class Routes:
     candidate: str | None = None
     weight: float = 0.0
     shadow: float = 0.0
-    sticky: str = "tenant"
+    sticky: str = "none"
     window: str = ""
     """The rollout step whose tallies requests count in (empty: no rollout)."""
+
+    @functools.cached_property
+    def picks(self) -> dict[str, Pick]:
+        """A ``Pick`` of each lane (made once: picking allocates nothing)."""
+        return {lane: Pick(lane, version) for lane, version in self.versions.items()}
 
 
 @dataclass(frozen=True)
@@ -63,36 +70,37 @@ class Router:
         routes = self._routes.get(model)
         return list(routes.versions) if routes else []
 
-    def pick(self, model: str, ticket: RouteTicket | None) -> Pick:
+    def pick(self, model: str, scope: RouteScope | None) -> Pick:
         """The lane answering ``model`` for this request (the same one for every part of it)."""
         routes = self._routes[model]
-        if ticket is not None:
-            chosen = ticket.chosen.get(model)
-            if chosen is not None and chosen in routes.versions:
-                return Pick(chosen, routes.versions[chosen])
-        lane, shadow = routes.stable, None
+        picks = routes.picks
+        if scope is not None:
+            lane = ticket.chosen(scope, model)
+            if lane is not None and lane in picks:
+                return picks[lane]
+        pick = picks[routes.stable]
         candidate = routes.candidate
         if candidate is not None and self._ready(candidate) > 0:
-            if routes.weight > 0 and self._point(routes, ticket) < routes.weight:
-                lane = candidate
+            if routes.weight > 0 and self._point(routes, scope) < routes.weight:
+                pick = picks[candidate]
             elif routes.shadow > 0 and self._rng.random() * 100 < routes.shadow:
-                shadow = candidate
-        if ticket is not None:
-            ticket.chosen[model] = lane
-        return Pick(lane, routes.versions[lane], shadow)
+                pick = Pick(pick.lane, pick.version, candidate)
+        if scope is not None:
+            ticket.choose(scope, model, pick.lane)
+        return pick
 
-    def _point(self, routes: Routes, ticket: RouteTicket | None) -> float:
+    def _point(self, routes: Routes, scope: RouteScope | None) -> float:
         """Where the caller falls in [0, 100): fixed per caller unless ``sticky`` is none."""
-        key = _sticky_key(routes.sticky, ticket)
+        key = _sticky_key(routes.sticky, scope)
         if key is None:
             return self._rng.random() * 100
         digest = hashlib.blake2b(f"{routes.model}\0{key}".encode(), digest_size=8).digest()
         return int.from_bytes(digest) / 2**64 * 100
 
 
-def _sticky_key(sticky: str, ticket: RouteTicket | None) -> str | None:
-    if ticket is None or sticky == "none":
+def _sticky_key(sticky: str, scope: RouteScope | None) -> str | None:
+    if scope is None or sticky == "none":
         return None
     if sticky.startswith("header:"):
-        return ticket.header(sticky.removeprefix("header:").lower().encode())
-    return ticket.tenant or None
+        return ticket.header(scope, sticky.removeprefix("header:").lower().encode())
+    return ticket.tenant(scope) or None

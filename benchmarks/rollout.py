@@ -74,28 +74,35 @@ def _class_of(target: str) -> str:
 
 
 @contextlib.contextmanager
-def service(target: str, data_dir: Path | None = None) -> Iterator[Service]:
-    args = ["--data-dir", str(data_dir)] if data_dir else []
-    with running_service(target, auth=True, args=args, env=ENV, ready_timeout_s=300) as running:
+def service(target: str, data_dir: Path, workers: int | None = None) -> Iterator[Service]:
+    args = ["--data-dir", str(data_dir)]
+    with running_service(
+        target, auth=True, args=args, env=ENV, workers=workers, ready_timeout_s=300
+    ) as running:
         yield running
 
 
 # -- 1. routing overhead ---------------------------------------------------------------------
 
 
+CONFIGS = (
+    # label, target, versions registered, workers per version: two worker processes each,
+    # so the only difference is the routing (a third process would take the gateway's CPU)
+    ("file", ECHO, 0, 2),
+    ("registry", "models:/echo", 1, 2),
+    ("canary 50%", "models:/echo", 2, 1),
+)
+
+
 def overhead(rounds: int, duration_s: int, scratch: Path) -> dict[str, list[float]]:
     script = wrk_load.write_script(scratch / "echo.lua", [f"item-{i}" for i in range(200)])
-    rates: dict[str, list[float]] = {"file": [], "registry": [], "canary 50%": []}
-    single, canary = scratch / "single", scratch / "canary"
-    asyncio.run(register(single, "echo", ECHO, 1))
-    asyncio.run(register(canary, "echo", ECHO, 2))
+    rates: dict[str, list[float]] = {label: [] for label, *_ in CONFIGS}
     for round_ in range(rounds):
-        for label, target, data_dir in (
-            ("file", ECHO, None),
-            ("registry", "models:/echo", single),
-            ("canary 50%", "models:/echo", canary),
-        ):
-            with service(target, data_dir) as running:
+        for label, target, versions, workers in CONFIGS:
+            data_dir = scratch / f"overhead-{round_}-{len(rates[label])}-{versions}"
+            if versions:
+                asyncio.run(register(data_dir, "echo", ECHO, versions))
+            with service(target, data_dir, workers) as running:
                 if label.startswith("canary"):
                     asyncio.run(_start_canary(running))
                 url = f"{running.base_url}/v1/models/echo/predict"

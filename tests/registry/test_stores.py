@@ -154,6 +154,12 @@ async def test_versions_without_a_name_are_numbered(store: RegistryStore) -> Non
     assert await store.get_version("m", "2") == added[1]
 
 
+async def test_numbering_skips_a_name_taken_by_an_explicit_version(store: RegistryStore) -> None:
+    await store.add_version(version(name="2"))
+    assert (await store.add_version(version())).version == "3"
+    assert (await store.add_version(version())).version == "4"
+
+
 async def test_explicit_versions_keep_every_field(store: RegistryStore) -> None:
     rich = version(
         name="v2.0-rc_1",

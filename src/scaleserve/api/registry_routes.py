@@ -61,12 +61,14 @@ WaitS = Annotated[float, Query(ge=0, le=600)]
 
 def build_router(registry: Registry) -> APIRouter:
     route_class = protocol_route(problems.problem_response, MAX_BODY_BYTES)
-    router = APIRouter(prefix="/admin/models", tags=["registry"], route_class=route_class)
-    _read_routes(router, registry)
-    _alias_routes(router, registry)
-    _rollout_routes(router, registry)
-    uploads = APIRouter(prefix="/admin/models", tags=["registry"])
+    json_routes = APIRouter(prefix="/admin/models", tags=["registry"], route_class=route_class)
+    _read_routes(json_routes, registry)
+    _alias_routes(json_routes, registry)
+    _rollout_routes(json_routes, registry)
+    uploads = APIRouter(prefix="/admin/models", tags=["registry"])  # streams its own body
     _upload_route(uploads, registry)
+    router = APIRouter()
+    router.include_router(json_routes)
     router.include_router(uploads)
     return router
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from typing import Protocol
 
 from scaleserve.errors import Conflict
@@ -80,8 +80,11 @@ async def poll_revisions(
         await asyncio.sleep(interval_s)
 
 
-def numbered(version: ModelVersion, seq: int) -> ModelVersion:
-    """``version`` numbered ``seq`` (a version registered without a name of its own)."""
+def numbered(version: ModelVersion, seq: int, taken: Collection[str] = ()) -> ModelVersion:
+    """``version`` numbered ``seq``, or the next number no version of the model is named
+    (a version registered without a name of its own)."""
+    while str(seq) in taken:
+        seq += 1
     return dataclasses.replace(version, version=check_version(str(seq)))
 
 

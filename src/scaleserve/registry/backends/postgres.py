@@ -97,6 +97,7 @@ _INSERT_VERSION = (
 )
 _GET_VERSION = "SELECT doc FROM {schema}.versions WHERE model = %s AND version = %s"
 _LIST_VERSIONS = "SELECT doc FROM {schema}.versions WHERE model = %s ORDER BY seq"
+_VERSION_NAMES = "SELECT version FROM {schema}.versions WHERE model = %s"
 _LIST_MODELS = "SELECT DISTINCT model FROM {schema}.versions ORDER BY model"
 _GET_STATE = "SELECT doc FROM {schema}.states WHERE model = %s"
 _CREATE_STATE = (
@@ -193,7 +194,9 @@ class PostgresRegistryStore:
             await conn.execute(_LOCK, (lock_key(self._schema, "versions", version.model),))
             seq = int(await self._scalar(conn, _NEXT_SEQ, (version.model,)))
             if not version.version:
-                version = numbered(version, seq)
+                cursor = await conn.execute(self._sql(_VERSION_NAMES), (version.model,))
+                taken = {str(row[0]) for row in await cursor.fetchall()}
+                version = numbered(version, seq, taken)
             doc = codec.version_json(version).decode()
             cursor = await conn.execute(
                 self._sql(_INSERT_VERSION), (version.model, version.version, seq, doc)

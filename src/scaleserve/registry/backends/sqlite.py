@@ -59,7 +59,11 @@ class SqliteRegistryStore:
             row = await cursor.fetchone()
             seq = int(row[0] if row else 0) + 1
             if not version.version:
-                version = numbered(version, seq)
+                cursor = await db.execute(
+                    "SELECT version FROM versions WHERE model = ?", (version.model,)
+                )
+                taken = {str(row[0]) for row in await cursor.fetchall()}
+                version = numbered(version, seq, taken)
             try:
                 await db.execute(
                     "INSERT INTO versions (model, version, seq, doc) VALUES (?, ?, ?, ?)",

@@ -124,13 +124,19 @@ class RoutedBroker:
             yield chunk
 
     def depth(self, model: str) -> int:
-        return sum(self.inner.depth(lane) for lane in self._lanes(model))
+        lanes = self._lanes(model)
+        if len(lanes) == 1:  # the predict route asks on every request: no generator
+            return self.inner.depth(lanes[0])
+        return sum(self.inner.depth(lane) for lane in lanes)
 
     def queued(self, model: str) -> int:
         return sum(self.inner.queued(lane) for lane in self._lanes(model))
 
     def ready_workers(self, model: str) -> int:
-        return sum(self.inner.ready_workers(lane) for lane in self._lanes(model))
+        lanes = self._lanes(model)
+        if len(lanes) == 1:
+            return self.inner.ready_workers(lanes[0])
+        return sum(self.inner.ready_workers(lane) for lane in lanes)
 
     def _repick(self, model: str) -> Pick:
         scope = ticket.current()
@@ -138,8 +144,9 @@ class RoutedBroker:
             ticket.choose(scope, model, None)
         return self.router.pick(model, scope)
 
-    def _lanes(self, model: str) -> list[str]:
-        return self.router.lanes(model) if self.router.serves(model) else [model]
+    def _lanes(self, model: str) -> tuple[str, ...]:
+        routes = self.router.routes(model)
+        return routes.lanes if routes is not None else (model,)
 
     async def _timed(
         self, model: str, lane: str, payloads: list[bytes], timeout_s: float

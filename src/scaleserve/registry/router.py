@@ -37,6 +37,10 @@ class Routes:
     """The rollout step whose tallies requests count in (empty: no rollout)."""
 
     @functools.cached_property
+    def lanes(self) -> tuple[str, ...]:
+        return tuple(self.versions)
+
+    @functools.cached_property
     def picks(self) -> dict[str, Pick]:
         """A ``Pick`` of each lane (made once: picking allocates nothing)."""
         return {lane: Pick(lane, version) for lane, version in self.versions.items()}
@@ -66,9 +70,9 @@ class Router:
     def set_routes(self, routes: Routes) -> None:
         self._routes[routes.model] = routes
 
-    def lanes(self, model: str) -> list[str]:
+    def lanes(self, model: str) -> tuple[str, ...]:
         routes = self._routes.get(model)
-        return list(routes.versions) if routes else []
+        return routes.lanes if routes else ()
 
     def pick(self, model: str, scope: RouteScope | None) -> Pick:
         """The lane answering ``model`` for this request (the same one for every part of it)."""

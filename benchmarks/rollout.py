@@ -29,7 +29,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,10 +41,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks import wrk_load  # noqa: E402
 from benchmarks.report import table  # noqa: E402
 
-from scaleserve.registry.backends.local_blobs import LocalBlobStore  # noqa: E402
-from scaleserve.registry.backends.sqlite import SqliteRegistryStore  # noqa: E402
-from scaleserve.registry.registry import Registry  # noqa: E402
-from scaleserve.testing import Service, running_service  # noqa: E402
+from scaleserve.testing import Service, embedded_registry, running_service  # noqa: E402
 
 ECHO = str(ROOT / "examples" / "echo")
 CLIENTS = 16
@@ -54,18 +51,8 @@ EMBEDDINGS = str(ROOT / "examples" / "embeddings")
 ENV: dict[str, str] = {}  # the defaults, as users run it
 
 
-@contextlib.asynccontextmanager
-async def data_dir_registry(data_dir: Path) -> AsyncIterator[Registry]:
-    store = SqliteRegistryStore(data_dir / "registry.sqlite3")
-    await store.open()
-    try:
-        yield Registry(store, LocalBlobStore(data_dir / "artifacts"))
-    finally:
-        await store.close()
-
-
 async def register(data_dir: Path, model: str, target: str, versions: int) -> None:
-    async with data_dir_registry(data_dir) as registry:
+    async with embedded_registry(data_dir) as registry:
         for _ in range(versions):
             await registry.register(model, model_class=f"{target}:{_class_of(target)}")
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Annotated, Any
+
+import typer
 
 Command = Callable[..., None]
 Take = Callable[[dict[str, Any]], dict[str, Any]]
@@ -57,3 +59,28 @@ def _produced(own: inspect.Signature, names: set[str]) -> set[str]:
         and p.default is inspect.Parameter.empty
         and p.name not in names
     }
+
+
+def optional_text(help_text: str) -> Any:
+    """The annotation of an optional text option."""
+    return Annotated[str | None, typer.Option(help=help_text)]
+
+
+class StoreOptions:
+    """Where a command group's store is: options given to the group
+    (``scaleserve tenants --data-dir D create acme``) or again to the command after it
+    (``scaleserve tenants create acme --data-dir D``), which win."""
+
+    def __init__(self, options: Sequence[tuple[str, str]]) -> None:
+        self.given: dict[str, Any] = {name: None for name, _ in options}
+        params = keyword_options([(name, optional_text(text)) for name, text in options])
+        self.command = with_options(params, self._take)
+        """Decorates a command with the options."""
+
+    def group(self, **values: Any) -> None:
+        """Take the group's options (its typer callback calls this)."""
+        self.given = dict(values)
+
+    def _take(self, values: dict[str, Any]) -> dict[str, Any]:
+        self.given = {name: values.get(name) or given for name, given in self.given.items()}
+        return {}

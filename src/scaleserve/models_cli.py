@@ -15,32 +15,21 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from scaleserve.cli_options import keyword_options, with_options
+from scaleserve.cli_options import StoreOptions
 
 T = TypeVar("T")
 
 app = typer.Typer(no_args_is_help=True, help="Model versions, aliases, rollouts and history.")
 
 
-def _maybe(help_text: str) -> Any:
-    return Annotated[str | None, typer.Option(help=help_text)]
-
-
-@dataclasses.dataclass(frozen=True)
-class _Where:
-    data_dir: str | None = None
-    registry: str | None = None
-    artifacts: str | None = None
-
-
-_where = _Where()
-_WHERE_OPTIONS = keyword_options(
+_store = StoreOptions(
     [
-        ("data_dir", _maybe("The embedded service's data directory (default ./.scaleserve).")),
-        ("registry", _maybe("Registry metadata: postgresql://… or a SQLite file.")),
-        ("artifacts", _maybe("Artifacts: a folder or s3://bucket/prefix.")),
+        ("data_dir", "The embedded service's data directory (default ./.scaleserve)."),
+        ("registry", "Registry metadata: postgresql://… or a SQLite file."),
+        ("artifacts", "Artifacts: a folder or s3://bucket/prefix."),
     ]
 )
+_store_options = _store.command
 
 
 @app.callback()
@@ -49,21 +38,9 @@ def _options(
     registry: Annotated[str | None, typer.Option(help="postgresql://… or a SQLite file.")] = None,
     artifacts: Annotated[str | None, typer.Option(help="A folder or s3://bucket/prefix.")] = None,
 ) -> None:
-    global _where  # noqa: PLW0603 - typer hands the group's options over this way
-    _where = _Where(data_dir, registry, artifacts)
+    _store.group(data_dir=data_dir, registry=registry, artifacts=artifacts)
 
 
-def _take_where(values: dict[str, Any]) -> dict[str, Any]:
-    global _where  # noqa: PLW0603 - see _options
-    _where = _Where(
-        values["data_dir"] or _where.data_dir,
-        values["registry"] or _where.registry,
-        values["artifacts"] or _where.artifacts,
-    )
-    return {}
-
-
-_store_options = with_options(_WHERE_OPTIONS, _take_where)
 Wait = Annotated[
     float, typer.Option(help="Seconds to wait for a swap to finish (0: do not wait).", min=0)
 ]
@@ -325,11 +302,12 @@ def _run(action: Callable[[Any], Awaitable[T]]) -> T:
     from scaleserve.settings import registry_from_env
 
     settings = registry_from_env()
-    if _where.registry is not None:
-        settings = dataclasses.replace(settings, url=_where.registry)
-    if _where.artifacts is not None:
-        settings = dataclasses.replace(settings, artifacts_url=_where.artifacts)
-    data_dir = _where.data_dir or _env_data_dir()
+    where = _store.given
+    if where["registry"] is not None:
+        settings = dataclasses.replace(settings, url=where["registry"])
+    if where["artifacts"] is not None:
+        settings = dataclasses.replace(settings, artifacts_url=where["artifacts"])
+    data_dir = where["data_dir"] or _env_data_dir()
 
     async def main() -> T:
         async with open_registry(settings, data_dir) as opened:

@@ -16,7 +16,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from scaleserve.cli_options import keyword_options, with_options
+from scaleserve.cli_options import StoreOptions, keyword_options, with_options
 from scaleserve.tenancy.records import Limits
 
 T = TypeVar("T")
@@ -50,30 +50,14 @@ _LIMIT_OPTIONS = keyword_options(
 )
 
 
-# The store options again on every command, so they may come after it as well as before
-# (``scaleserve tenants create acme --data-dir D`` = ``scaleserve tenants --data-dir D create
-# acme``); given there, they win.
-def _maybe(help_text: str) -> Any:
-    return Annotated[str | None, typer.Option(help=help_text)]
-
-
-_WHERE_OPTIONS = keyword_options(
+_where = StoreOptions(
     [
-        ("data_dir", _maybe("The embedded service's data directory.")),
-        ("redis", _maybe("The deployment's Redis (instead of --data-dir).")),
-        ("redis_prefix", _maybe("Prefix of the deployment's Redis keys.")),
+        ("data_dir", "The embedded service's data directory."),
+        ("redis", "The deployment's Redis (instead of --data-dir)."),
+        ("redis_prefix", "Prefix of the deployment's Redis keys."),
     ]
 )
-
-
-@dataclasses.dataclass(frozen=True)
-class _Where:
-    data_dir: str
-    redis_url: str | None
-    redis_prefix: str
-
-
-_where = _Where(".scaleserve", None, "scaleserve")
+_store_options = _where.command
 
 
 @app.callback()
@@ -82,18 +66,7 @@ def _options(
     redis: RedisUrl = None,
     redis_prefix: RedisPrefix = "scaleserve",
 ) -> None:
-    global _where  # noqa: PLW0603 - typer hands the group's options over this way
-    _where = _Where(data_dir, redis, redis_prefix)
-
-
-def _take_where(values: dict[str, Any]) -> dict[str, Any]:
-    global _where  # noqa: PLW0603 - see _options
-    _where = _Where(
-        values["data_dir"] or _where.data_dir,
-        values["redis"] or _where.redis_url,
-        values["redis_prefix"] or _where.redis_prefix,
-    )
-    return {}
+    _where.group(data_dir=data_dir, redis=redis, redis_prefix=redis_prefix)
 
 
 def _take_limits(values: dict[str, Any]) -> dict[str, Any]:
@@ -103,7 +76,6 @@ def _take_limits(values: dict[str, Any]) -> dict[str, Any]:
 _limit_options = with_options(_LIMIT_OPTIONS, _take_limits)
 """Give a command one option per limit (``--requests-per-s`` …); it is called with them as
 one ``limits`` argument, where an option left out is ``None`` (unlimited)."""
-_store_options = with_options(_WHERE_OPTIONS, _take_where)
 
 
 @app.command()
@@ -227,8 +199,8 @@ def _run(action: Callable[[Any, Any], Awaitable[T]]) -> T:
         async with _store() as (store, hasher):
             return await action(store, hasher)
 
-    if _where.redis_url is None:
-        Path(_where.data_dir).mkdir(parents=True, exist_ok=True)
+    if _where.given["redis"] is None:
+        Path(_where.given["data_dir"]).mkdir(parents=True, exist_ok=True)
     try:
         return asyncio.run(main())
     except ScaleserveError as exc:
@@ -241,19 +213,19 @@ async def _store() -> AsyncIterator[tuple[Any, Any]]:
     from scaleserve.tenancy.keys import KeyHasher
 
     store: Any
-    if _where.redis_url is not None:
+    if _where.given["redis"] is not None:
         from scaleserve.queue.backends.redis_connection import connect
         from scaleserve.redis_keys import RedisKeys
         from scaleserve.tenancy.backends.redis import RedisTenancyStore
 
-        redis = connect(_where.redis_url)
-        store = RedisTenancyStore(redis, RedisKeys(_where.redis_prefix))
+        redis = connect(_where.given["redis"])
+        store = RedisTenancyStore(redis, RedisKeys(_where.given["redis_prefix"]))
     else:
         from scaleserve.scale.parts import TENANTS_DB_FILE
         from scaleserve.tenancy.backends.sqlite import SqliteTenancyStore
 
         redis = None
-        store = SqliteTenancyStore(Path(_where.data_dir) / TENANTS_DB_FILE)
+        store = SqliteTenancyStore(Path(_where.given["data_dir"]) / TENANTS_DB_FILE)
     await store.open()
     try:
         pepper = os.environ.get("SCALESERVE_KEY_PEPPER")

@@ -20,10 +20,13 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from scaleserve.registry.registry import Registry
 
 
 def free_port() -> int:
@@ -220,3 +223,20 @@ def _flag(argv: list[str], name: str) -> str | None:
     with contextlib.suppress(ValueError, IndexError):
         return argv[argv.index(name) + 1]
     return None
+
+
+@contextlib.asynccontextmanager
+async def embedded_registry(data_dir: str | os.PathLike[str]) -> AsyncIterator[Registry]:
+    """The model registry that ``scaleserve serve --data-dir data_dir`` uses (the embedded
+    default), open in this process: register versions before (or while) it serves them."""
+    from scaleserve.registry.backends.local_blobs import LocalBlobStore
+    from scaleserve.registry.backends.sqlite import SqliteRegistryStore
+    from scaleserve.registry.registry import Registry
+
+    folder = Path(data_dir)
+    store = SqliteRegistryStore(folder / "registry.sqlite3")
+    await store.open()
+    try:
+        yield Registry(store, LocalBlobStore(folder / "artifacts"))
+    finally:
+        await store.close()

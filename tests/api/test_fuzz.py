@@ -34,8 +34,8 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import Failure, FailureGroup
 
-from scaleserve.testing import Service, running_service
-from tests.registry.service_helpers import data_dir_registry, register_scaler
+from scaleserve.testing import Service, embedded_registry, running_service
+from tests.registry.service_helpers import register_scaler
 
 FUZZ_APP = Path(__file__).with_name("fuzz_app.py")
 MAX_EXAMPLES = 25
@@ -196,7 +196,7 @@ def fuzz_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
 
 
 async def _register_scaler(data_dir: Path) -> None:
-    async with data_dir_registry(data_dir) as registry:
+    async with embedded_registry(data_dir) as registry:
         await register_scaler(registry, data_dir, factor=2)
 
 

@@ -14,24 +14,11 @@ from typing import Any
 
 import httpx
 
-from scaleserve.registry.backends.local_blobs import LocalBlobStore
-from scaleserve.registry.backends.sqlite import SqliteRegistryStore
 from scaleserve.registry.registry import Registry
 from scaleserve.testing import Service, running_service
 from tests.registry.conftest import FIXTURES
 
 SCALER = f"{FIXTURES}/registry_app.py:Scaler"
-
-
-@contextlib.asynccontextmanager
-async def data_dir_registry(data_dir: Path) -> AsyncIterator[Registry]:
-    """The registry a ``scaleserve serve --data-dir data_dir`` uses (the embedded default)."""
-    store = SqliteRegistryStore(data_dir / "registry.sqlite3")
-    await store.open()
-    try:
-        yield Registry(store, LocalBlobStore(data_dir / "artifacts"))
-    finally:
-        await store.close()
 
 
 async def register_scaler(

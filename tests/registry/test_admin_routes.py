@@ -11,7 +11,8 @@ import tarfile
 import httpx
 import pytest
 
-from tests.registry.service_helpers import data_dir_registry, register_scaler, registry_service
+from scaleserve.testing import embedded_registry
+from tests.registry.service_helpers import register_scaler, registry_service
 
 
 def _archive(**files: bytes) -> bytes:
@@ -41,7 +42,7 @@ def service(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untype
     data_dir = tmp_path_factory.mktemp("admin-registry")
 
     async def setup() -> None:
-        async with data_dir_registry(data_dir) as registry:
+        async with embedded_registry(data_dir) as registry:
             await register_scaler(registry, data_dir, factor=1)
             await register_scaler(registry, data_dir, factor=1)
 

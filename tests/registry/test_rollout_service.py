@@ -10,10 +10,10 @@ from typing import Any
 
 import httpx
 
+from scaleserve.testing import embedded_registry
 from tests.registry.service_helpers import (
     FIXTURES,
     Load,
-    data_dir_registry,
     register_scaler,
     registry_service,
     wait_for_state,
@@ -23,7 +23,7 @@ from tests.registry.service_helpers import (
 async def test_a_swap_under_load_fails_no_request_and_a_version_that_cannot_load_is_refused(
     tmp_path: Path,
 ) -> None:
-    async with data_dir_registry(tmp_path) as registry:
+    async with embedded_registry(tmp_path) as registry:
         await register_scaler(registry, tmp_path, factor=1)
         await register_scaler(registry, tmp_path, factor=2)
         await register_scaler(registry, tmp_path, fail_load=True)
@@ -67,7 +67,7 @@ async def test_a_swap_under_load_fails_no_request_and_a_version_that_cannot_load
 async def test_a_canary_split_is_sticky_per_header_and_each_answer_names_its_version(
     tmp_path: Path,
 ) -> None:
-    async with data_dir_registry(tmp_path) as registry:
+    async with embedded_registry(tmp_path) as registry:
         await register_scaler(registry, tmp_path, factor=1)
         await register_scaler(registry, tmp_path, factor=3)
     with registry_service(tmp_path, "scaler") as service:
@@ -122,7 +122,7 @@ async def _until_both_answer(client: httpx.AsyncClient) -> None:
 
 
 async def test_a_policy_promotes_a_good_version_and_rolls_back_a_bad_one(tmp_path: Path) -> None:
-    async with data_dir_registry(tmp_path) as registry:
+    async with embedded_registry(tmp_path) as registry:
         await register_scaler(registry, tmp_path, factor=1)
         await register_scaler(registry, tmp_path, factor=1)  # retrained, agrees with v1
         await register_scaler(registry, tmp_path, factor=1, fail_share=0.1)
@@ -183,7 +183,7 @@ async def test_a_promotion_serves_no_output_of_the_old_version_and_keeps_its_cac
     tmp_path: Path,
 ) -> None:
     cached = f"{FIXTURES}/registry_app.py:CachedScaler"
-    async with data_dir_registry(tmp_path) as registry:
+    async with embedded_registry(tmp_path) as registry:
         for factor in (1, 5):
             await register_scaler(registry, tmp_path, "cachedscaler", cached, factor=factor)
     with registry_service(tmp_path, "cachedscaler") as service:

@@ -171,17 +171,23 @@ def deploy(  # noqa: PLR0917 - a typer command takes one parameter per option
 @_store_options
 def rollout(
     name: str,
-    action: Annotated[str, typer.Argument(help="status, pause or resume.")] = "status",
+    action: Annotated[str, typer.Argument(help="status, pause, resume or policy.")] = "status",
+    policy: Annotated[Path | None, typer.Option(help="With 'policy': the new policy.")] = None,
 ) -> None:
-    """A rollout's state, or pause or resume it."""
+    """A rollout's state; pause or resume it; or replace its policy."""
     from scaleserve.registry import deploy as transitions
 
-    if action not in {"status", "pause", "resume"}:
-        raise typer.BadParameter("status, pause or resume", param_hint="ACTION")
+    if action not in {"status", "pause", "resume", "policy"}:
+        raise typer.BadParameter("status, pause, resume or policy", param_hint="ACTION")
+    chosen = _policy(policy, None, {}, sticky="none", manual=False) if action == "policy" else None
+    if action == "policy" and policy is None:
+        raise typer.BadParameter("give the new policy with --policy FILE", param_hint="--policy")
 
     async def run(registry: Any) -> Any:
         state = await registry.state(name)
-        if action != "status":
+        if chosen is not None:
+            state = await registry.apply(transitions.change_policy(state, chosen, _actor(), _now()))
+        elif action != "status":
             change = transitions.set_paused(state, action == "pause", _actor(), _now())
             state = await registry.apply(change)
         return _plain(state)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import io
 import tarfile
+from pathlib import Path
 
 import httpx
 import pytest
@@ -153,3 +154,46 @@ async def test_of_two_changes_at_once_one_gets_409(admin: httpx.AsyncClient) -> 
     assert codes == [201, 409], [r.text for r in raced]
     rolled = await admin.post("/admin/models/scaler/rollout/rollback")
     assert rolled.status_code == 200
+
+
+async def test_a_version_whose_artifact_changed_is_never_loaded(
+    service,
+    admin: httpx.AsyncClient,  # type: ignore[no-untyped-def]
+) -> None:
+    uploaded = await admin.post(
+        "/admin/models/scaler/versions",
+        params={"like": "1", "version": "tampered"},
+        content=_archive(**{"config.json": b'{"factor": 9}'}),
+        headers=TAR,
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    [config] = uploaded.json()["files"]
+    data_dir = Path(_flag(service.process.args, "--data-dir"))
+    blob = data_dir / "artifacts" / "sha256" / config["sha256"][:2] / config["sha256"]
+    blob.chmod(0o644)
+    blob.write_bytes(b'{"factor": 1000}')  # the stored artifact is changed behind our back
+    moved = await admin.put("/admin/models/scaler/aliases/production", json={"version": "tampered"})
+    assert (moved.status_code, moved.json()["code"]) == (409, "deployment_refused")
+    assert "sha256" in moved.json()["detail"]
+    async with httpx.AsyncClient(base_url=service.base_url, timeout=30) as client:
+        answer = await client.post("/v1/models/scaler/predict", json={"inputs": [1.0]})
+    assert answer.status_code == 200 and answer.headers["x-model-version"] != "tampered"
+
+
+async def test_a_running_rollout_takes_a_new_policy(admin: httpx.AsyncClient) -> None:
+    policy = {"steps": [{"weight": 10}, {"weight": 20}], "auto_promote": False}
+    current = (await admin.get("/admin/models/scaler")).json()["aliases"]["production"]
+    candidate = "1" if current != "1" else "2"
+    started = await admin.post(ROLLOUT, json={"version": candidate, "policy": policy})
+    assert started.status_code == 201, started.text
+    changed = await admin.put(f"{ROLLOUT}/policy", json={"policy": {"steps": [{"weight": 40}]}})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["rollout"]["policy"]["steps"][0]["weight"] == 40
+    bad = await admin.put(f"{ROLLOUT}/policy", json={"policy": {"steps": [{"weight": -1}]}})
+    assert (bad.status_code, bad.json()["code"]) == (422, "invalid_input")
+    assert (await admin.post(f"{ROLLOUT}/rollback")).status_code == 200
+
+
+def _flag(argv: object, name: str) -> str:
+    args = list(argv)  # type: ignore[call-overload]
+    return str(args[args.index(name) + 1])

@@ -64,3 +64,16 @@ def test_rollouts_refuse_what_makes_no_sense() -> None:
     assert paused.rollout is not None and paused.rollout.paused and event.action == "paused"
     with pytest.raises(Conflict, match="paused"):
         deploy.set_paused(paused, True, "admin:k", 6.0)
+
+
+def test_a_running_rollout_takes_a_new_policy_at_its_step() -> None:
+    rolling, _ = deploy.start_rollout(SERVING, "2", STEPS, "admin:k", 10.0)
+    stepped, _ = deploy.advance(rolling, 20.0, "passed", {})
+    shorter = RolloutPolicy(steps=(RolloutStep(weight=50),), sticky="tenant")
+    changed, [event] = deploy.change_policy(stepped, shorter, "admin:k", 30.0)
+    assert changed.rollout is not None
+    assert (changed.rollout.step, changed.rollout.step_started_at) == (0, 30.0)
+    assert changed.rollout.policy.sticky == "tenant"
+    assert event.action == "policy-changed" and "weight 50%" in event.reason
+    with pytest.raises(Conflict, match="no rollout"):
+        deploy.change_policy(SERVING, shorter, "admin:k", 1.0)

@@ -4,6 +4,7 @@ pyfunc adapter."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
 import importlib.util
@@ -34,6 +35,7 @@ from scaleserve.registry.mlflow_import import MODEL_CLASS, import_mlflow, read_m
 from scaleserve.registry.mlflow_pyfunc import pyfunc_model_class
 from scaleserve.registry.records import ModelVersion
 from scaleserve.registry.registry import Registry
+from scaleserve.testing import running_service
 from scaleserve.types import FailureKind, ItemResult, WorkItem
 from scaleserve.worker.runner import ModelRunner
 
@@ -462,3 +464,24 @@ def test_results_become_one_plain_value_per_item() -> None:
     assert adapter.dump_json(adapter.validate_python({"class": 3})) == b'{"class":3}'
     when = pd.Series(pd.to_datetime(["2024-05-01T12:00:00"]))
     assert output_rows(when, UNTYPED) == [datetime(2024, 5, 1, 12)]
+
+
+async def test_an_imported_model_is_served_end_to_end(logged: Logged, tmp_path: Path) -> None:
+    """``scaleserve models import mlflow`` then ``scaleserve serve models:/NAME``: requests
+    are validated against the MLflow signature and answered as MLflow would."""
+    data_dir = tmp_path / "data"
+    argv = [sys.executable, "-m", "scaleserve", "models", "import", "mlflow",
+            f"models:/{ONNX}/1", "--tracking-uri", logged.tracking_uri, "--as", "summer",
+            "--data-dir", str(data_dir)]  # fmt: skip
+    env = {**os.environ, **CLIENT_ENV}
+    done = await asyncio.to_thread(subprocess.run, argv, capture_output=True, env=env, check=False)
+    assert done.returncode == 0, done.stderr.decode()
+    assert json.loads(done.stdout)["flavor"] == MLFLOW_PYFUNC
+    with running_service("models:/summer", args=["--data-dir", str(data_dir)], env=CLIENT_ENV) as s:
+        async with httpx.AsyncClient(base_url=s.base_url, timeout=60) as client:
+            answer = await client.post("/v1/models/summer/predict", json={"inputs": VECTORS})
+            bad = await client.post("/v1/models/summer/predict", json={"inputs": [[1, 2]]})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["outputs"] == logged.onnx_expected
+    assert answer.headers["x-model-version"] == "1"
+    assert (bad.status_code, bad.json()["code"]) == (422, "invalid_input")

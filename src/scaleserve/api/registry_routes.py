@@ -56,6 +56,11 @@ class RolloutBody(BaseModel):
     shadow: float = Field(default=0.0, ge=0, le=100)
 
 
+class PolicyBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    policy: dict[str, Any]
+
+
 WaitS = Annotated[float, Query(ge=0, le=600)]
 
 
@@ -121,6 +126,14 @@ def _rollout_routes(router: APIRouter, registry: Registry) -> None:
         now = time.time()
         change = deploy.start_rollout(state, body.version, policy, _actor(request), now)
         return JSONResponse(_state(await registry.apply(change)), 201)
+
+    @router.put("/{name}/rollout/policy")
+    async def change_policy(name: str, body: PolicyBody, request: Request) -> dict[str, Any]:
+        """Replace the running rollout's policy (steps, gates, stickiness)."""
+        policy = _checked_policy(body.policy)
+        state = await registry.state(name)
+        change = deploy.change_policy(state, policy, _actor(request), time.time())
+        return _state(await registry.apply(change))
 
     @router.post("/{name}/rollout/{action}")
     async def act(
@@ -207,8 +220,12 @@ def _policy(body: RolloutBody) -> RolloutPolicy:
     if body.policy is None:
         step = RolloutStep(weight=body.weight, shadow=body.shadow)
         return RolloutPolicy(steps=(step,), auto_promote=False)
+    return _checked_policy(body.policy)
+
+
+def _checked_policy(policy: dict[str, Any]) -> RolloutPolicy:
     try:
-        return policy_from_plain(body.policy)
+        return policy_from_plain(policy)
     except ValidationError as exc:
         raise validation_error(
             [{**e, "loc": ["policy", *e["loc"]]} for e in exc.errors(include_url=False)]

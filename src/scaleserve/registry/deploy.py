@@ -162,6 +162,17 @@ def set_paused(state: ModelState, paused: bool, actor: str, now: float) -> Chang
     return dataclasses.replace(state, rollout=moved), [event]
 
 
+def change_policy(state: ModelState, policy: RolloutPolicy, actor: str, now: float) -> Change:
+    """Replace a running rollout's policy; it goes on at the same step (or the new policy's
+    last), whose window starts afresh."""
+    rollout = _rollout(state)
+    step = min(rollout.step, len(policy.steps) - 1)
+    moved = dataclasses.replace(rollout, policy=policy, step=step, step_started_at=now)
+    reason = f"policy changed by hand; now {describe_step(moved)}"
+    event = _event(state, now, "policy-changed", actor, reason, detail={"step": step})
+    return dataclasses.replace(state, rollout=moved), [event]
+
+
 def describe_step(rollout: Rollout) -> str:
     step = rollout.current
     parts = [f"step {rollout.step + 1}/{len(rollout.policy.steps)}"]

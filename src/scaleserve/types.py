@@ -6,6 +6,7 @@ They travel between processes as msgpack (never pickle), so every field is a pla
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 
 import msgspec
 
@@ -41,3 +42,17 @@ class ItemResult(msgspec.Struct, array_like=True, frozen=True):
     failure: FailureKind | None = None
     error: str | None = None
     compute_s: float = 0.0  # this item's share of its batch's model time
+
+
+@dataclass(frozen=True)
+class QueueLoad:
+    """What a queue says at one moment, for the autoscaler (its counters only grow)."""
+
+    at: float
+    queued: int
+    in_flight: int
+    arrived: int
+    completed: int
+    busy_s: float
+    """Total seconds its workers have spent holding items."""
+    warm: int

@@ -15,6 +15,7 @@ from scaleserve.api.jobs import JobsApi
 from scaleserve.api.jobs_fast import JobShortcuts
 from scaleserve.api.oip import routes as oip_routes
 from scaleserve.api.predict import PredictHandler
+from scaleserve.api.routes import Gauges
 from scaleserve.cache.result_cache import ResultCache
 from scaleserve.model.spec import ModelSpec
 from scaleserve.queue.broker import Broker
@@ -31,11 +32,13 @@ def create_app(
     jobs: JobsApi | None = None,
     cache: ResultCache | None = None,
     routing: bool = False,
+    gauges: Gauges | None = None,
 ) -> Gateway:
     """The gateway's ASGI app for ``specs`` served through ``broker`` (and ``jobs``, when given).
 
     The lifecycles of the broker and the job store belong to the caller: the app only uses them.
     ``routing``: some models are registry models with versions chosen per request.
+    ``gauges``: more live gauges per model for ``/metrics`` (the autoscaler's).
     """
     app = FastAPI(
         title="scaleserve",
@@ -43,7 +46,7 @@ def create_app(
         description="Models served by scaleserve: " + ", ".join(s.name for s in specs),
     )
     app.state.specs_by_name = {spec.name: spec for spec in specs}
-    routes.include(app, specs, broker)
+    routes.include(app, specs, broker, gauges)
     app.include_router(usage.build_router())
     app.include_router(streaming_route.build_router(specs, broker, settings))
     app.include_router(oip_routes.build_router(specs, broker, settings))

@@ -4,7 +4,7 @@ the model a request names."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TypeVar
 
 from fastapi import APIRouter, FastAPI
@@ -57,9 +57,13 @@ def build_router(specs: Iterable[ModelSpec], broker: Broker) -> APIRouter:
             rollout=described["rollout"] if described else None,
         )
 
+    # a model that scales to zero is ready with no worker: a request starts one
+    may_sleep = {n for n, s in specs_by_name.items() if s.autoscale and not s.autoscale.min_workers}
+
     def readiness() -> Readiness:
         counts = {name: broker.ready_workers(name) for name in specs_by_name}
-        return Readiness(ready=all(counts.values()), models=counts)
+        ready = all(count or name in may_sleep for name, count in counts.items())
+        return Readiness(ready=ready, models=counts)
 
     @router.get("/healthz", tags=["health"])
     async def healthz() -> Liveness:
@@ -88,7 +92,13 @@ def build_router(specs: Iterable[ModelSpec], broker: Broker) -> APIRouter:
     return router
 
 
-def metrics_route(specs: Iterable[ModelSpec], broker: Broker) -> APIRouter:
+Gauges = Callable[[], dict[str, dict[str, float]]]
+"""More live gauges ``{model: {name: value}}`` (the autoscaler's desired and current)."""
+
+
+def metrics_route(
+    specs: Iterable[ModelSpec], broker: Broker, gauges: Gauges | None = None
+) -> APIRouter:
     names = [spec.name for spec in specs]
     router = APIRouter()
 
@@ -97,7 +107,7 @@ def metrics_route(specs: Iterable[ModelSpec], broker: Broker) -> APIRouter:
         """Prometheus metrics of the gateway and all its workers."""
 
         def live() -> dict[str, dict[str, float]]:
-            return {
+            values: dict[str, dict[str, float]] = {
                 name: {
                     "queue_depth": broker.depth(name),
                     "queue_queued": broker.queued(name),
@@ -105,13 +115,18 @@ def metrics_route(specs: Iterable[ModelSpec], broker: Broker) -> APIRouter:
                 }
                 for name in names
             }
+            for name, more in (gauges() if gauges else {}).items():
+                values.setdefault(name, {}).update(more)
+            return values
 
         return Response(metrics.render(metrics.LiveGauges(live)), media_type=PROMETHEUS_MEDIA_TYPE)
 
     return router
 
 
-def include(app: FastAPI, specs: Iterable[ModelSpec], broker: Broker) -> None:
+def include(
+    app: FastAPI, specs: Iterable[ModelSpec], broker: Broker, gauges: Gauges | None = None
+) -> None:
     specs = list(specs)
     app.include_router(build_router(specs, broker))
-    app.include_router(metrics_route(specs, broker))
+    app.include_router(metrics_route(specs, broker, gauges))

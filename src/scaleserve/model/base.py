@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from scaleserve.cache.policy import CachePolicy
+from scaleserve.scale.autoscale import Autoscale
 
 
 class Model:
@@ -52,6 +53,15 @@ class Model:
     """What one second of this model's compute costs (usage reports turn it into cost)."""
     price_per_1k_items: ClassVar[float | None] = None
     """What 1000 predicted items cost, added to any compute price."""
+    autoscale: ClassVar[Autoscale | None] = None
+    """Autoscaling on the backlog (``scaleserve.Autoscale``): between ``min_workers`` and
+    ``max_workers`` instead of a fixed ``workers``."""
+    worker_cpus: ClassVar[float] = 1.0
+    """CPU cores one worker needs: no more workers start than the machine's cores hold."""
+    worker_memory_mb: ClassVar[int] = 0
+    """Memory one worker needs (0: not counted)."""
+    worker_gpus: ClassVar[int] = 0
+    """GPUs one worker needs; each worker gets its own in ``CUDA_VISIBLE_DEVICES``."""
     agreement: ClassVar[Any] = "equal"
     """How a shadowed candidate version's output is compared with the stable version's during
     a rollout: ``"equal"``, ``"cosine>=0.99"`` (vectors), ``"field:label"`` (the same value

@@ -17,6 +17,7 @@ from scaleserve.cache.policy import CachePolicy, policy_input
 from scaleserve.errors import ConfigError
 from scaleserve.model.base import Model
 from scaleserve.model.tasks import Generation, GenerationChunk, GenerationRequest, Task
+from scaleserve.scale.autoscale import Autoscale
 
 MODEL_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _SEQUENCE_ORIGINS = (list, collections.abc.Sequence, collections.abc.Iterable)
@@ -48,6 +49,10 @@ class _Settings(BaseModel):
     price_per_compute_s: float | None = Field(default=None, ge=0)
     price_per_1k_items: float | None = Field(default=None, ge=0)
     cache: CachePolicy = CachePolicy()
+    autoscale: Autoscale | None = None
+    worker_cpus: float = Field(default=1.0, gt=0, le=1024)
+    worker_memory_mb: int = Field(default=0, ge=0)
+    worker_gpus: int = Field(default=0, ge=0, le=64)
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,12 @@ class ModelSpec:
     price_per_1k_items: float | None = None
     target: str = ""
     """Where the class was found (a ``scaleserve serve`` target): how a worker loads it."""
+    autoscale: Autoscale | None = None
+    """Autoscaling between ``autoscale.min_workers`` and ``max_workers`` (``None``: a fixed
+    ``workers``)."""
+    worker_cpus: float = 1.0
+    worker_memory_mb: int = 0
+    worker_gpus: int = 0
     lane: str = ""
     """The queue of this version when it is one of several of a registry model
     (``name@version``); empty: the model has one queue, named as the model."""
@@ -99,8 +110,9 @@ class ModelSpec:
             streams=streams,
             chunk_type=chunk_type,
             cache=settings.cache,
+            autoscale=settings.autoscale,
             target=target,
-            **settings.model_dump(exclude={"cache"}),
+            **settings.model_dump(exclude={"cache", "autoscale"}),
         )
         return dataclasses.replace(spec, task=_task(spec))
 
@@ -110,7 +122,13 @@ class ModelSpec:
         return self.lane or self.name
 
     def with_workers(self, workers: int) -> ModelSpec:
-        return dataclasses.replace(self, workers=workers)
+        """A fixed number of workers (``--workers``): no autoscaling."""
+        return dataclasses.replace(self, workers=workers, autoscale=None)
+
+    @property
+    def initial_workers(self) -> int:
+        """Workers to start with: the fixed count, or the autoscaling minimum."""
+        return self.workers if self.autoscale is None else self.autoscale.min_workers
 
     @property
     def is_async(self) -> bool:
@@ -144,6 +162,10 @@ def _validated_settings(model_class: type[Model]) -> _Settings:
         "price_per_compute_s": model_class.price_per_compute_s,
         "price_per_1k_items": model_class.price_per_1k_items,
         "cache": policy_input(model_class.cache),
+        "autoscale": model_class.autoscale,
+        "worker_cpus": model_class.worker_cpus,
+        "worker_memory_mb": model_class.worker_memory_mb,
+        "worker_gpus": model_class.worker_gpus,
     }
     try:
         return _Settings.model_validate(raw)

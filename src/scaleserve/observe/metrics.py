@@ -94,6 +94,8 @@ class LiveGauges(Collector):
         "queue_depth": "Items queued or running, by model.",
         "queue_queued": "Items waiting for a worker, by model.",
         "workers_ready": "Warm workers taking work, by model.",
+        "workers_desired": "Workers the autoscaler wants, by model (autoscaled models).",
+        "workers_current": "Worker processes running, by model (autoscaled models).",
     }
 
     def __init__(self, read: Callable[[], dict[str, dict[str, float]]]) -> None:

@@ -34,6 +34,12 @@ class ModelQueue:
         self.model = model
         self.bound = bound
         self.in_flight = 0
+        self.arrived = 0
+        """Items ever put (for the autoscaler's arrival rate)."""
+        self.completed = 0
+        """Items ever answered by a worker."""
+        self.busy_s = 0.0
+        """Seconds its workers have spent holding items, all added up."""
         self._clock = clock
         self._items: deque[WorkItem] = deque()
         self._pullers: deque[Puller] = deque()
@@ -53,6 +59,7 @@ class ModelQueue:
         return self.depth + count <= self.bound
 
     def put(self, items: list[WorkItem]) -> None:
+        self.arrived += len(items)
         self._items.extend(items)
         while self._pullers:
             taken = self._take(self._pullers[0].max_items)

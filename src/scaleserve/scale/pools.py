@@ -10,7 +10,7 @@ from scaleserve.model.spec import ModelSpec
 from scaleserve.registry.codec import version_json
 from scaleserve.registry.records import ModelVersion
 from scaleserve.scale.supervisor import Supervisor
-from scaleserve.scale.worker_plans import version_plans
+from scaleserve.scale.worker_plans import version_pool
 from scaleserve.worker.main import EXIT_LOAD_FAILED, LOAD_FAILURE_ENV
 
 
@@ -56,10 +56,10 @@ class SupervisedPools:
         failure = self._failure_file(spec.queue_name)
         failure.unlink(missing_ok=True)
         env = {**self._env, LOAD_FAILURE_ENV: str(failure)}
-        plans = version_plans(
+        pool = version_pool(
             spec, self._source, env, record=record, artifact_dir=artifact, code_dir=code
         )
-        self._supervisor.add(plans)
+        self._supervisor.add_pool(pool)
 
     async def retire(self, lane: str) -> None:
         await self._supervisor.retire(lane, self._drain_timeout_s)

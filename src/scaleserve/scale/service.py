@@ -29,11 +29,13 @@ from scaleserve.api.app import create_app
 from scaleserve.cache.result_cache import ResultCache
 from scaleserve.errors import ConfigError
 from scaleserve.model.spec import ModelSpec
+from scaleserve.scale.autoscaler import gpu_assigner, local_autoscaler
+from scaleserve.scale.capacity import Capacity
 from scaleserve.scale.parts import gateway_parts
 from scaleserve.scale.registry_serving import RegistryServing
 from scaleserve.scale.runtime_dir import RuntimeDir
-from scaleserve.scale.supervisor import Supervisor, WorkerPlan
-from scaleserve.scale.worker_plans import queue_args, target_plans, worker_env
+from scaleserve.scale.supervisor import Pool, Supervisor
+from scaleserve.scale.worker_plans import queue_args, target_pool, worker_env
 from scaleserve.settings import ServeSettings
 from scaleserve.tenancy.admin import bootstrap
 from scaleserve.tenancy.gate import Gate
@@ -42,13 +44,11 @@ from scaleserve.tenancy.records import ADMIN_TENANT
 log = logging.getLogger(__name__)
 
 
-def worker_plans(
-    settings: ServeSettings, specs: list[ModelSpec], socket_path: str
-) -> list[WorkerPlan]:
-    """One plan per worker process of the targets' models."""
-    env = worker_env(sum(spec.workers for spec in specs))
+def worker_pools(settings: ServeSettings, specs: list[ModelSpec], socket_path: str) -> list[Pool]:
+    """One pool of worker processes per model of the targets."""
+    env = worker_env(sum(max(1, spec.initial_workers) for spec in specs))
     source = queue_args(settings, socket_path)
-    return [plan for spec in specs for plan in target_plans(spec, source, env)]
+    return [target_pool(spec, source, env) for spec in specs]
 
 
 async def serve(
@@ -64,7 +64,12 @@ async def serve(
     ``specs`` are the targets' models; ``models`` names registry models served besides.
     """
     specs = _with_worker_count(settings, specs)
-    supervisor = Supervisor(worker_plans(settings, specs, runtime.socket_path) if workers else [])
+    capacity = Capacity.from_env()
+    gpus = gpu_assigner(specs, capacity)
+    supervisor = Supervisor(
+        worker_pools(settings, specs, runtime.socket_path) if workers else [],
+        slot_env=gpus.env if gpus else None,
+    )
     registry = RegistryServing(
         settings, models or [], supervisor if workers else None, runtime.socket_path
     )
@@ -74,6 +79,14 @@ async def serve(
             parts.specs, parts.broker, settings.cache, settings.redis_url, settings.redis_prefix
         ) as cache,
     ):
+        drain_s = settings.gateway.drain_timeout_s
+        scaling = (
+            local_autoscaler(
+                specs, supervisor, parts.broker, capacity, drain_timeout_s=drain_s, gpus=gpus
+            )
+            if workers
+            else None
+        )
         specs = parts.specs
         await _first_start(settings, parts.gate)
         app = create_app(
@@ -84,6 +97,7 @@ async def serve(
             jobs=parts.jobs,
             cache=cache,
             routing=bool(models),
+            gauges=scaling.gauges if scaling else None,
         )
         server = _server(settings, app, settings.gateway.host, settings.gateway.port)
         admin_app = build_admin_app(
@@ -96,6 +110,8 @@ async def serve(
         )
         admin = _server(settings, admin_app, settings.tenancy.admin_host, settings.admin_port)
         await supervisor.start()
+        if scaling is not None:
+            await scaling.start()
         # uvicorn re-raises the signal that stopped it once it has shut down; handlers of
         # our own keep that from killing this process before the workers have drained.
         _absorb_stop_signals()
@@ -106,7 +122,9 @@ async def serve(
             admin.should_exit = True
             await admin_task
             log.info("gateway stopped; draining workers")
-            await supervisor.stop(settings.gateway.drain_timeout_s)
+            if scaling is not None:
+                await scaling.close()
+            await supervisor.stop(drain_s)
 
 
 def _server(settings: ServeSettings, app: ASGIApp, host: str, port: int) -> uvicorn.Server:
@@ -145,7 +163,7 @@ async def work(
     """Only supervised workers (Redis), until SIGTERM/SIGINT; then they drain. ``models``:
     registry models whose serving versions get pools here, following every deployment."""
     specs = _with_worker_count(settings, specs)
-    supervisor = Supervisor(worker_plans(settings, specs, socket_path=""))
+    supervisor = Supervisor(worker_pools(settings, specs, socket_path=""))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from scaleserve.observe import metrics
@@ -24,12 +25,30 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class WorkerPlan:
-    """One worker process to keep running."""
+    """One worker process to keep running; it is started as ``argv --slot SLOT``."""
 
     model: str
     slot: int
     argv: tuple[str, ...]
     env: dict[str, str]
+
+    def at(self, slot: int) -> WorkerPlan:
+        return dataclasses.replace(self, slot=slot)
+
+
+@dataclass(frozen=True)
+class Pool:
+    """A model's workers: how to start one (its template), and how many to start with."""
+
+    template: WorkerPlan
+    workers: int
+
+    def plans(self) -> list[WorkerPlan]:
+        return [self.template.at(slot) for slot in range(self.workers)]
+
+
+SlotEnv = Callable[[WorkerPlan], dict[str, str]]
+"""Environment a worker gets for its slot beside its plan's (its GPUs)."""
 
 
 @dataclass(frozen=True)
@@ -49,11 +68,14 @@ class Supervisor:
 
     def __init__(
         self,
-        plans: list[WorkerPlan],
+        pools: Sequence[Pool] = (),
         policy: RestartPolicy | None = None,
         on_exit: Callable[[int], None] = metrics.forget_process,
+        slot_env: SlotEnv | None = None,
     ) -> None:
-        self._plans = plans
+        self._plans = [plan for pool in pools for plan in pool.plans()]
+        self._templates = {pool.template.model: pool.template for pool in pools}
+        self._slot_env = slot_env
         self._policy = policy or RestartPolicy()
         self._on_exit = on_exit
         self._procs: dict[tuple[str, int], asyncio.subprocess.Process] = {}
@@ -61,6 +83,7 @@ class Supervisor:
         self._last_exit: dict[str, int] = {}
         self._tasks: dict[tuple[str, int], asyncio.Task[None]] = {}
         self._retiring: set[str] = set()
+        self._stopped: set[tuple[str, int]] = set()
         self._started = False
         self._stopping = False
 
@@ -87,17 +110,43 @@ class Supervisor:
         """Keep these workers running too (a new version's pool)."""
         for plan in plans:
             self._retiring.discard(plan.model)
+            self._templates.setdefault(plan.model, plan)
             self._plans.append(plan)
             if self._started:
                 self._launch(plan)
+
+    def add_pool(self, pool: Pool) -> None:
+        """Run this pool too (a new version's)."""
+        self._templates[pool.template.model] = pool.template
+        self.add(pool.plans())
+
+    def count(self, model: str) -> int:
+        """Workers of ``model`` kept running now."""
+        return sum(1 for plan in self._plans if plan.model == model)
+
+    async def resize(self, model: str, workers: int, timeout_s: float) -> None:
+        """Keep ``workers`` workers of ``model``: start more from its template, or drain
+        and stop the last ones."""
+        slots = sorted(plan.slot for plan in self._plans if plan.model == model)
+        if workers > len(slots):
+            template = self._templates[model]
+            free = (slot for slot in range(workers * 2 + len(slots)) if slot not in slots)
+            self.add([template.at(next(free)) for _ in range(workers - len(slots))])
+        for slot in reversed(slots[workers:]):
+            await self._retire_keys([(model, slot)], timeout_s)
 
     async def retire(self, model: str, timeout_s: float) -> None:
         """Drain and stop every worker of ``model`` (SIGTERM, then SIGKILL after
         ``timeout_s``); they are not restarted."""
         self._retiring.add(model)
-        self._plans = [plan for plan in self._plans if plan.model != model]
-        keys = [key for key in self._tasks if key[0] == model]
-        tasks = [self._tasks.pop(key) for key in keys]
+        await self._retire_keys([key for key in self._tasks if key[0] == model], timeout_s)
+        self._quick_failures.pop(model, None)
+
+    async def _retire_keys(self, keys: list[tuple[str, int]], timeout_s: float) -> None:
+        """Drain and stop the workers at ``keys`` for good."""
+        self._plans = [plan for plan in self._plans if (plan.model, plan.slot) not in keys]
+        self._stopped.update(keys)
+        tasks = [self._tasks.pop(key) for key in keys if key in self._tasks]
         for key in keys:  # a worker starting right now is signalled by its task
             if (proc := self._procs.get(key)) is not None:
                 _signal(proc, signal.SIGTERM)
@@ -111,7 +160,7 @@ class Supervisor:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        self._quick_failures.pop(model, None)
+        self._stopped.difference_update(keys)
 
     async def stop(self, timeout_s: float) -> None:
         """SIGTERM every worker, wait up to ``timeout_s`` for them to drain, kill the rest."""
@@ -126,23 +175,31 @@ class Supervisor:
 
     async def _keep_running(self, plan: WorkerPlan) -> None:
         loop = asyncio.get_running_loop()
-        while not self._stopping and plan.model not in self._retiring:
+        while not self._stopping and not self._told_to_stop(plan):
+            env = {**plan.env, SUPERVISOR_PID_ENV: str(os.getpid())}
+            if self._slot_env is not None:
+                env.update(self._slot_env(plan))
             proc = await asyncio.create_subprocess_exec(
                 *plan.argv,
-                env={**plan.env, SUPERVISOR_PID_ENV: str(os.getpid())},
+                "--slot",
+                str(plan.slot),
+                env=env,
                 stdin=asyncio.subprocess.DEVNULL,
                 start_new_session=True,
             )
             self._procs[(plan.model, plan.slot)] = proc
-            if self._stopping or plan.model in self._retiring:  # told to stop while it started
+            if self._stopping or self._told_to_stop(plan):  # told to stop while it started
                 _signal(proc, signal.SIGTERM)
             started = loop.time()
             code = await proc.wait()
             self._on_exit(proc.pid)
             self._last_exit[plan.model] = code
-            if self._stopping or plan.model in self._retiring:
+            if self._stopping or self._told_to_stop(plan):
                 return
             await asyncio.sleep(self._after_exit(plan, code, loop.time() - started))
+
+    def _told_to_stop(self, plan: WorkerPlan) -> bool:
+        return plan.model in self._retiring or (plan.model, plan.slot) in self._stopped
 
     def _after_exit(self, plan: WorkerPlan, code: int, uptime_s: float) -> float:
         """Record an unexpected exit; return how long to wait before the restart."""

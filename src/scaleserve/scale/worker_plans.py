@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from scaleserve.model.spec import ModelSpec
-from scaleserve.scale.supervisor import WorkerPlan
+from scaleserve.scale.supervisor import Pool, WorkerPlan
 from scaleserve.settings import ServeSettings
 from scaleserve.worker.runtime import THREADS_ENV
 
@@ -28,13 +28,13 @@ def worker_env(total_workers: int) -> dict[str, str]:
     return env
 
 
-def target_plans(spec: ModelSpec, source: Sequence[str], env: dict[str, str]) -> list[WorkerPlan]:
-    """A pool for a model of a target (a file or module)."""
+def target_pool(spec: ModelSpec, source: Sequence[str], env: dict[str, str]) -> Pool:
+    """The pool of a model of a target (a file or module)."""
     argv = ("--target", spec.target, "--model", spec.name, *source)
-    return _plans(spec, argv, env)
+    return _pool(spec, argv, env)
 
 
-def version_plans(
+def version_pool(
     spec: ModelSpec,
     source: Sequence[str],
     env: dict[str, str],
@@ -42,19 +42,16 @@ def version_plans(
     record: Path,
     artifact_dir: Path | None,
     code_dir: Path | None,
-) -> list[WorkerPlan]:
-    """A pool for one version of a registry model (its lane)."""
+) -> Pool:
+    """The pool of one version of a registry model (its lane)."""
     argv: tuple[str, ...] = ("--model", spec.name, "--version-record", str(record), *source)
     if artifact_dir is not None:
         argv += ("--artifact-dir", str(artifact_dir))
     if code_dir is not None:
         argv += ("--code-dir", str(code_dir))
-    return _plans(spec, argv, env)
+    return _pool(spec, argv, env)
 
 
-def _plans(spec: ModelSpec, argv: tuple[str, ...], env: dict[str, str]) -> list[WorkerPlan]:
+def _pool(spec: ModelSpec, argv: tuple[str, ...], env: dict[str, str]) -> Pool:
     command = (sys.executable, "-m", "scaleserve.worker", *argv)
-    return [
-        WorkerPlan(spec.queue_name, slot, (*command, "--slot", str(slot)), env)
-        for slot in range(spec.workers)
-    ]
+    return Pool(WorkerPlan(spec.queue_name, 0, command, env), spec.initial_workers)

@@ -11,8 +11,8 @@ import asyncio
 import contextlib
 import logging
 import os
-import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from scaleserve.model.base import Model
@@ -22,12 +22,15 @@ from scaleserve.observe.logs import configure_logging
 from scaleserve.queue import frames
 from scaleserve.queue.backends.embedded_source import EmbeddedWorkSource
 from scaleserve.queue.backends.redis_connection import REDIS_ERRORS, connect
+from scaleserve.queue.backends.redis_scripts import SCRIPTS
 from scaleserve.queue.backends.redis_source import RedisSourceSettings, RedisWorkSource
+from scaleserve.queue.backends.redis_wire import GROUP
 from scaleserve.redis_keys import RedisKeys
 from scaleserve.worker import runtime
 from scaleserve.worker.loop import batch_policy, work_loop
 from scaleserve.worker.orphan import exit_with_supervisor
 from scaleserve.worker.runner import ModelRunner
+from scaleserve.worker.stopping import GracefulStop, grace_s
 
 EXIT_LOAD_FAILED = 3
 LOAD_FAILURE_ENV = "SCALESERVE_LOAD_FAILURE_FILE"
@@ -92,16 +95,34 @@ async def serve(spec: ModelSpec, model: Model, args: argparse.Namespace) -> int:
         _report_load_failure(exc, args)
         return EXIT_LOAD_FAILED
     source = await open_source(spec, args)
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, source.request_stop)
+    hand_back = _hand_back(args.redis, source) if isinstance(source, RedisWorkSource) else None
+    stop = GracefulStop(asyncio.get_running_loop(), source, grace_s(), hand_back)
+    stop.install()
     try:
         await work_loop(source, runner, batch_policy(spec))
     except (asyncio.IncompleteReadError, *REDIS_ERRORS) as exc:
         log.warning("lost the queue (%r); worker %d of %r exits", exc, os.getpid(), spec.name)
     finally:
-        await source.close()
+        await (source.leave() if isinstance(source, RedisWorkSource) else source.close())
+        stop.finished()
     return 0
+
+
+def _hand_back(redis_url: str, source: RedisWorkSource) -> Callable[[], int]:
+    """Give what ``source`` holds back to its stream, from the grace period's thread (its
+    own connection: the event loop is busy with the batch)."""
+
+    def hand_back() -> int:
+        import redis
+
+        entries = source.held_entries()
+        if not entries:
+            return 0
+        with redis.Redis.from_url(redis_url, socket_timeout=5) as client:
+            script = SCRIPTS.hand_back.source
+            return int(client.eval(script, 1, source.stream, GROUP, *entries))
+
+    return hand_back
 
 
 def _report_load_failure(exc: Exception, args: argparse.Namespace) -> None:

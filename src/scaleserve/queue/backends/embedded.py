@@ -23,7 +23,7 @@ from scaleserve.model.spec import ModelSpec
 from scaleserve.queue import frames
 from scaleserve.queue.model_queue import ModelQueue, Puller
 from scaleserve.queue.pending import PendingTable
-from scaleserve.types import ItemResult, WorkItem
+from scaleserve.types import ItemResult, QueueLoad, WorkItem
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +103,20 @@ class EmbeddedBroker:
     def depth(self, model: str) -> int:
         return self._queue(model).depth
 
+    def load(self, model: str) -> QueueLoad:
+        """The queue's backlog and counters, for the autoscaler."""
+        queue = self._queue(model)
+        busy_now = sum(link.busy_now() for link in self._links if link.model == model)
+        return QueueLoad(
+            at=time.monotonic(),
+            queued=queue.queued,
+            in_flight=queue.in_flight,
+            arrived=queue.arrived,
+            completed=queue.completed,
+            busy_s=queue.busy_s + busy_now,
+            warm=self.ready_workers(model),
+        )
+
     def queued(self, model: str) -> int:
         return self._queue(model).queued
 
@@ -147,6 +161,7 @@ class WorkerLink:
         self._queue: ModelQueue | None = None
         self._puller: Puller | None = None
         self._held: dict[int, WorkItem] = {}
+        self._busy_since = 0.0
         self.model: str | None = None
         self.pid = 0
         self.draining = False
@@ -185,6 +200,10 @@ class WorkerLink:
     def abort(self) -> None:
         self._writer.close()
 
+    def busy_now(self) -> float:
+        """Seconds it has held items since it last held none (0 when idle)."""
+        return time.monotonic() - self._busy_since if self._held else 0.0
+
     def cancel(self, item_id: int) -> bool:
         """Tell the worker to stop streaming ``item_id``; False if it does not hold it."""
         if item_id not in self._held:
@@ -211,6 +230,8 @@ class WorkerLink:
         self._puller = None
         if items and self._queue is not None:
             self._queue.in_flight += len(items)
+            if not self._held:
+                self._busy_since = time.monotonic()
             for item in items:
                 self._held[item.id] = item
         self._send(frames.Work(items))
@@ -224,6 +245,9 @@ class WorkerLink:
             pending.resolve(result)
         if self._queue is not None:
             self._queue.in_flight -= answered
+            self._queue.completed += answered
+            if answered and not self._held:
+                self._queue.busy_s += time.monotonic() - self._busy_since
 
     def _bye(self) -> None:
         self.draining = True

@@ -89,6 +89,7 @@ class Scripts:
     start_jobs: Script
     finish_items: Script
     cancel_job: Script
+    hand_back: Script
 
     @classmethod
     def named(cls) -> Scripts:
@@ -98,6 +99,7 @@ class Scripts:
             start_jobs=Script.named("start_jobs"),
             finish_items=Script.named("finish_items"),
             cancel_job=Script.named("cancel_job"),
+            hand_back=Script.named("hand_back"),
         )
 
     @property
@@ -108,6 +110,7 @@ class Scripts:
             self.start_jobs,
             self.finish_items,
             self.cancel_job,
+            self.hand_back,
         )
 
     async def load(self, redis: Runner) -> None:

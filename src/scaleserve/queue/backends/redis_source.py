@@ -121,10 +121,38 @@ class RedisWorkSource:
         self._closing = True
 
     async def close(self) -> None:
+        """Close the connection; what this worker holds stays pending, for a takeover."""
         try:
             await self._redis.zrem(self._keys.workers(self._spec.queue_name), self.consumer)
         finally:
             await self._link.close()
+
+    async def leave(self) -> None:
+        """Stop for good: hand back what was read and not run (taken-over suspects) for
+        another worker to read at once, then close."""
+        try:
+            await self.hand_back(self.held_entries())
+        finally:
+            await self.close()
+
+    @property
+    def stream(self) -> str:
+        return self._stream
+
+    def held_entries(self) -> list[str]:
+        """Entries read and not yet answered (what a worker stopping now would leave)."""
+        return [item.entry_id for item in self._held.values()]
+
+    async def hand_back(self, entry_ids: list[str]) -> int:
+        """Give ``entry_ids`` back to the stream for another worker to read now; how many."""
+        if not entry_ids:
+            return 0
+        for entry_id in entry_ids:
+            self._held = {k: v for k, v in self._held.items() if v.entry_id != entry_id}
+        self._suspects.clear()
+        handed = await SCRIPTS.hand_back(self._link, [self._stream], [GROUP, *entry_ids])
+        log.info("handed %d entries of %r back to the queue", handed, self._spec.queue_name)
+        return int(handed)
 
     async def read(self, max_items: int, timeout_s: float | None) -> list[WorkItem]:
         return await self._retrying(self._read, max_items, timeout_s)

@@ -26,8 +26,15 @@ def _add_models() -> None:
     app.add_typer(models, name="models")
 
 
+def _add_deploy() -> None:
+    from scaleserve.deploy_cli import app as deploy
+
+    app.add_typer(deploy, name="deploy")
+
+
 _add_tenants()
 _add_models()
+_add_deploy()
 
 
 Targets = Annotated[

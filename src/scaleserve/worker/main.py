@@ -27,6 +27,7 @@ from scaleserve.queue.backends.redis_source import RedisSourceSettings, RedisWor
 from scaleserve.queue.backends.redis_wire import GROUP
 from scaleserve.redis_keys import RedisKeys
 from scaleserve.worker import runtime
+from scaleserve.worker.health import start_beating
 from scaleserve.worker.loop import batch_policy, work_loop
 from scaleserve.worker.orphan import exit_with_supervisor
 from scaleserve.worker.runner import ModelRunner
@@ -98,11 +99,14 @@ async def serve(spec: ModelSpec, model: Model, args: argparse.Namespace) -> int:
     hand_back = _hand_back(args.redis, source) if isinstance(source, RedisWorkSource) else None
     stop = GracefulStop(asyncio.get_running_loop(), source, grace_s(), hand_back)
     stop.install()
+    beating = start_beating()
     try:
         await work_loop(source, runner, batch_policy(spec))
     except (asyncio.IncompleteReadError, *REDIS_ERRORS) as exc:
         log.warning("lost the queue (%r); worker %d of %r exits", exc, os.getpid(), spec.name)
     finally:
+        if beating is not None:
+            beating.cancel()
         await (source.leave() if isinstance(source, RedisWorkSource) else source.close())
         stop.finished()
     return 0

@@ -56,3 +56,5 @@ class QueueLoad:
     busy_s: float
     """Total seconds its workers have spent holding items."""
     warm: int
+    batches: tuple[tuple[int, float], ...] = ()
+    """Its workers' recent batches: (items, seconds from hand-out to answer)."""

@@ -127,3 +127,22 @@ def test_each_gpu_worker_gets_its_own_devices() -> None:
     assert gpus.env(WorkerPlan("cpu", 0, ("python",), {})) == {"CUDA_VISIBLE_DEVICES": ""}
     gpus.release("big", 0)
     assert gpus.env(WorkerPlan("small", 0, ("python",), {})) == {"CUDA_VISIBLE_DEVICES": "0"}
+
+
+def test_only_the_scale_to_zero_timer_takes_the_last_worker_away() -> None:
+    """One request served, too few batches for a service rate: the worker stays until no
+    request came for ``scale_to_zero_after_s``, not only for the down window."""
+    policy = Autoscale(
+        min_workers=0, max_workers=2, target_p95_ms=500, down_stabilization_s=0.5,
+        scale_to_zero_after_s=2,
+    )  # fmt: skip
+    scaler = ModelScaler(policy, max_batch_size=4)
+    assert scaler.decide(QueueLoad(0.0, 0, 0, 0, 0, 0.0, 0), current=0).desired == 0  # asleep
+    assert scaler.decide(QueueLoad(0.25, 1, 0, 1, 0, 0.0, 0), current=0).desired == 1
+    served = ((1, 0.05),)
+    seen = [
+        scaler.decide(QueueLoad(0.25 * tick, 0, 0, 1, 1, 0.05, 1, served), current=1).desired
+        for tick in range(2, 14)
+    ]
+    assert seen[:5] == [1] * 5  # idle for under 2 s: kept
+    assert seen[-1] == 0

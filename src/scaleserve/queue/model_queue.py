@@ -10,6 +10,8 @@ from collections.abc import Callable
 from scaleserve.types import WorkItem
 
 Deliver = Callable[[list[WorkItem]], None]
+BATCH_SAMPLES = 128
+"""Recent batches kept for the autoscaler's service curve."""
 
 
 class Puller:
@@ -40,6 +42,8 @@ class ModelQueue:
         """Items ever answered by a worker."""
         self.busy_s = 0.0
         """Seconds its workers have spent holding items, all added up."""
+        self.batches: deque[tuple[int, float]] = deque(maxlen=BATCH_SAMPLES)
+        """(items, seconds) of its workers' recent batches, hand-out to answer."""
         self._clock = clock
         self._items: deque[WorkItem] = deque()
         self._pullers: deque[Puller] = deque()

@@ -1,11 +1,12 @@
 """The autoscaling policy: how many workers a model needs for its backlog and arrivals.
 
 One policy for one machine (the supervisor applies it) and for Kubernetes (rendered into
-KEDA's settings). A worker's measured service rate (items per second of its busy time, at
-the batch sizes it actually runs) tells how many workers clear the backlog within the
-latency target and keep up with the arrival rate. Up fast, down slowly: a scale-up takes the
-lowest recommendation of the up window (none by default: at once), a scale-down the highest
-of the down window, so a steady load causes no flapping.
+KEDA's settings). A worker's service rate (items per second of its busy time at its largest
+batch, read off the curve of its recent batches: ``scale.service_curve``) tells how many
+workers clear the backlog within the latency target and keep up with the arrival rate. Up
+fast, down slowly: a scale-up takes the lowest recommendation of the up window (none by
+default: at once), a scale-down the highest of the down window, so a steady load causes no
+flapping.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from scaleserve.scale.service_curve import ServiceCurve
 from scaleserve.types import QueueLoad
 
 UTILIZATION_TARGET = 0.8
@@ -65,9 +67,11 @@ class ModelScaler:
     """The policy's state for one model: smoothed rates and recent recommendations."""
 
     policy: Autoscale
+    max_batch_size: int = 1
     arrival_rate: float = 0.0
     service_rate: float | None = None
-    """Items per busy second of one worker, as measured."""
+    """Items per busy second of one worker at its largest batch: read off the service
+    curve of its recent batches, else measured at the batches it ran."""
     last: QueueLoad | None = None
     last_request_at: float = 0.0
     history: deque[tuple[float, int]] = field(default_factory=deque)
@@ -75,7 +79,7 @@ class ModelScaler:
     def decide(self, load: QueueLoad, current: int) -> Decision:
         """The workers wanted now, given ``load`` and the ``current`` number."""
         self._measure(load)
-        needed, why = self._needed(load)
+        needed, why = self._needed(load, current)
         recommended = max(self.policy.min_workers, min(self.policy.max_workers, needed))
         if recommended == 0 and (load.queued or load.in_flight):
             recommended, why = 1, "requests are waiting for a first worker"
@@ -96,6 +100,11 @@ class ModelScaler:
             self.last_request_at = load.at
         rate = (load.arrived - last.arrived) / (load.at - last.at)
         self.arrival_rate += RATE_SMOOTHING * (rate - self.arrival_rate)
+        if load.batches:  # a queue that reports its batches: trust only their curve
+            curve = ServiceCurve.fit(load.batches)
+            if curve is not None:
+                self.service_rate = curve.items_per_s(self.max_batch_size)
+            return
         busy = load.busy_s - last.busy_s
         done = load.completed - last.completed
         if busy > 0 and done > 0:
@@ -105,7 +114,7 @@ class ModelScaler:
             else:
                 self.service_rate += RATE_SMOOTHING * (measured - self.service_rate)
 
-    def _needed(self, load: QueueLoad) -> tuple[int, str]:
+    def _needed(self, load: QueueLoad, current: int) -> tuple[int, str]:
         policy, rate = self.policy, self.service_rate
         reasons: list[tuple[float, str]] = []
         if policy.target_backlog_per_worker is not None:
@@ -121,8 +130,8 @@ class ModelScaler:
                 reasons.append(
                     (count, f"backlog {load.queued} to clear in {policy.target_p95_ms:g} ms")
                 )
-        elif load.queued and policy.target_p95_ms is not None:
-            reasons.append(
+        elif load.queued > self.max_batch_size * load.warm and policy.target_p95_ms is not None:
+            reasons.append(  # more than a full batch per warm worker waits: one more
                 (load.warm + 1.0, f"backlog {load.queued}, service rate not measured yet")
             )
         idle_s = load.at - self.last_request_at
@@ -130,7 +139,8 @@ class ModelScaler:
         if zero_after is not None and idle_s >= zero_after:
             return 0, f"no request for {idle_s:.0f}s"
         if not reasons or max(count for count, _ in reasons) <= 0:
-            return policy.min_workers, "idle"
+            # only the scale-to-zero timer takes the last worker away
+            return max(policy.min_workers, min(current, 1)), "idle"
         count, why = max(reasons)
         return max(1, math.ceil(count - 1e-9)), why
 

@@ -52,10 +52,10 @@ class Autoscaler:
         self._fixed_needs: dict[str, Needs] = {}
         self._task: asyncio.Task[None] | None = None
 
-    def add(self, pool: str, policy: Autoscale, needs: Needs) -> None:
+    def add(self, pool: str, policy: Autoscale, needs: Needs, max_batch_size: int = 1) -> None:
         """Scale ``pool`` (a model's queue and its workers) by ``policy`` from now on."""
         current = self._supervisor.count(pool)
-        self._pools[pool] = _Pool(ModelScaler(policy), needs, current)
+        self._pools[pool] = _Pool(ModelScaler(policy, max_batch_size), needs, current)
 
     def add_fixed(self, pool: str, needs: Needs) -> None:
         """A pool of a fixed size, whose workers take their share of the machine too."""
@@ -159,7 +159,7 @@ def local_autoscaler(
     scaler = Autoscaler(supervisor, load, capacity, drain_timeout_s=drain_timeout_s, gpus=gpus)
     for spec in specs:
         if spec.autoscale is not None:
-            scaler.add(spec.queue_name, spec.autoscale, Needs.of(spec))
+            scaler.add(spec.queue_name, spec.autoscale, Needs.of(spec), spec.max_batch_size)
         else:
             scaler.add_fixed(spec.queue_name, Needs.of(spec))
     return scaler

@@ -115,6 +115,7 @@ class EmbeddedBroker:
             completed=queue.completed,
             busy_s=queue.busy_s + busy_now,
             warm=self.ready_workers(model),
+            batches=tuple(queue.batches),
         )
 
     def queued(self, model: str) -> int:
@@ -162,6 +163,7 @@ class WorkerLink:
         self._puller: Puller | None = None
         self._held: dict[int, WorkItem] = {}
         self._busy_since = 0.0
+        self._busy_items = 0
         self.model: str | None = None
         self.pid = 0
         self.draining = False
@@ -232,6 +234,8 @@ class WorkerLink:
             self._queue.in_flight += len(items)
             if not self._held:
                 self._busy_since = time.monotonic()
+                self._busy_items = 0
+            self._busy_items += len(items)
             for item in items:
                 self._held[item.id] = item
         self._send(frames.Work(items))
@@ -247,7 +251,9 @@ class WorkerLink:
             self._queue.in_flight -= answered
             self._queue.completed += answered
             if answered and not self._held:
-                self._queue.busy_s += time.monotonic() - self._busy_since
+                busy_s = time.monotonic() - self._busy_since
+                self._queue.busy_s += busy_s
+                self._queue.batches.append((self._busy_items, busy_s))
 
     def _bye(self) -> None:
         self.draining = True

@@ -27,6 +27,7 @@ class Embeddings(scaleserve.Model):
     max_batch_size = 32
     max_wait_ms = 5
     example_input = "scaleserve turns a model class into a service."
+    half_precision = True  # on a GPU; a CPU worker runs float32
     # A vector is ~8 KB of JSON: the memory tier keeps the most recent 64 MiB of them.
     cache = CachePolicy(mode="exact", ttl_s=24 * 3600, max_bytes=64 * 1024 * 1024)
 

@@ -5,7 +5,13 @@ Write a ``Model`` subclass, then run ``scaleserve serve path/to/app``.
 
 from scaleserve.model.base import Model
 from scaleserve.scale.autoscale import Autoscale
-from scaleserve.worker.runtime import cpu_threads, onnx_session, torch_device, use_half_precision
+from scaleserve.worker.runtime import (
+    cpu_threads,
+    onnx_session,
+    torch_device,
+    torch_dtype,
+    use_half_precision,
+)
 
 __version__ = "0.1.0"
 
@@ -16,5 +22,6 @@ __all__ = [
     "cpu_threads",
     "onnx_session",
     "torch_device",
+    "torch_dtype",
     "use_half_precision",
 ]

@@ -62,6 +62,10 @@ class Model:
     """Memory one worker needs (0: not counted)."""
     worker_gpus: ClassVar[int] = 0
     """GPUs one worker needs; each worker gets its own in ``CUDA_VISIBLE_DEVICES``."""
+    half_precision: ClassVar[bool] = False
+    """Run in half precision on a GPU (``scaleserve.use_half_precision(device)`` and
+    ``scaleserve.torch_dtype(device)`` say so to ``load``); a worker without CUDA runs in
+    float32 and logs that it does."""
     agreement: ClassVar[Any] = "equal"
     """How a shadowed candidate version's output is compared with the stable version's during
     a rollout: ``"equal"``, ``"cosine>=0.99"`` (vectors), ``"field:label"`` (the same value

@@ -53,6 +53,7 @@ class _Settings(BaseModel):
     worker_cpus: float = Field(default=1.0, gt=0, le=1024)
     worker_memory_mb: int = Field(default=0, ge=0)
     worker_gpus: int = Field(default=0, ge=0, le=64)
+    half_precision: bool = False
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,8 @@ class ModelSpec:
     worker_cpus: float = 1.0
     worker_memory_mb: int = 0
     worker_gpus: int = 0
+    half_precision: bool = False
+    """Half precision asked for (on a GPU; float32 on a CPU)."""
     lane: str = ""
     """The queue of this version when it is one of several of a registry model
     (``name@version``); empty: the model has one queue, named as the model."""
@@ -166,6 +169,7 @@ def _validated_settings(model_class: type[Model]) -> _Settings:
         "worker_cpus": model_class.worker_cpus,
         "worker_memory_mb": model_class.worker_memory_mb,
         "worker_gpus": model_class.worker_gpus,
+        "half_precision": model_class.half_precision,
     }
     try:
         return _Settings.model_validate(raw)

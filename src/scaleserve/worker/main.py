@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     runtime.configure_threads()
     try:
         spec = _spec(args)
+        runtime.configure_precision(spec.name, spec.half_precision)
         model = spec.model_class()
         if args.artifact_dir:
             model.artifact_dir = Path(args.artifact_dir)

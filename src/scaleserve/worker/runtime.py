@@ -8,9 +8,13 @@ here pass it to PyTorch and ONNX Runtime. On a machine with CUDA the helpers pic
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+from dataclasses import dataclass
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 THREADS_ENV = "SCALESERVE_CPU_THREADS"
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
@@ -42,9 +46,41 @@ def torch_device(prefer_gpu: bool = True) -> Any:
     return torch.device("cpu")
 
 
+@dataclass
+class _Precision:
+    model: str = ""
+    half_asked: bool = False
+    fallback_logged: bool = False
+
+
+_precision = _Precision()
+
+
+def configure_precision(model: str, half_precision: bool) -> None:
+    """Record what the model being loaded asks for (its ``half_precision``)."""
+    _precision.model, _precision.half_asked = model, half_precision
+    _precision.fallback_logged = False
+
+
 def use_half_precision(device: Any) -> bool:
-    """Half precision pays off on a GPU only; on a CPU it is slower and less exact."""
-    return getattr(device, "type", str(device)) == "cuda"
+    """Whether to run in half precision on ``device``: only if the model asks for it and
+    the device is a GPU (on a CPU half precision is slower and less exact, so the worker
+    runs in float32 and says so once in its log)."""
+    on_gpu = getattr(device, "type", str(device)) == "cuda"
+    if _precision.half_asked and not on_gpu and not _precision.fallback_logged:
+        _precision.fallback_logged = True
+        log.warning(
+            "model %r asks for half precision, but this worker has no CUDA device (%s): "
+            "it runs in float32", _precision.model, device,
+        )  # fmt: skip
+    return _precision.half_asked and on_gpu
+
+
+def torch_dtype(device: Any) -> Any:
+    """``torch.float16`` where ``use_half_precision(device)``, else ``torch.float32``."""
+    import torch
+
+    return torch.float16 if use_half_precision(device) else torch.float32
 
 
 def onnx_session(path: str, prefer_gpu: bool = True) -> Any:

@@ -70,9 +70,17 @@ def write(tree: Tree, out: Path) -> list[Path]:
     for relative, obj in sorted(tree.items()):
         path = out / relative
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(yaml.safe_dump(obj, sort_keys=False, width=100))
+        path.write_text(yaml.dump(obj, Dumper=_PlainDumper, sort_keys=False, width=100))
         written.append(path)
     return written
+
+
+class _PlainDumper(yaml.SafeDumper):  # type: ignore[misc]  # yaml has no stubs here
+    """Writes a shared object (a Deployment's selector and its pods' labels) out in full
+    each time, not as a YAML anchor and alias: plain YAML that a reviewer reads at once."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 def _kustomization(resources: list[str]) -> dict[str, Any]:

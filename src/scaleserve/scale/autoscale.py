@@ -88,6 +88,8 @@ class ModelScaler:
         while self.history and self.history[0][0] < load.at - window:
             self.history.popleft()
         desired = self._stabilized(load.at, current, recommended)
+        if desired < current and load.warm < current:
+            desired = current  # workers still warming up: none is taken away before it is warm
         return Decision(desired, current, why, recommended)
 
     def _measure(self, load: QueueLoad) -> None:

@@ -62,6 +62,8 @@ class Autoscaler:
         self._fixed_needs[pool] = needs
 
     def remove(self, pool: str) -> None:
+        """Stop sizing ``pool`` (and counting its share of the machine)."""
+        self._fixed_needs.pop(pool, None)
         found = self._pools.pop(pool, None)
         if found is not None and found.resizing is not None:
             found.resizing.cancel()
@@ -149,12 +151,14 @@ def local_autoscaler(
     *,
     drain_timeout_s: float,
     gpus: GpuAssigner | None = None,
+    lanes: bool = False,
 ) -> Autoscaler | None:
-    """The autoscaler of the targets' autoscaled models on this machine's embedded queue
-    (``None``: none is autoscaled, or the queue is Redis, which KEDA scales on Kubernetes)."""
+    """The autoscaler of the targets' autoscaled models on this machine's embedded queue,
+    and of registry versions' lanes where ``lanes`` may come (``None``: nothing to scale, or
+    the queue is Redis, which KEDA scales on Kubernetes)."""
     inner = getattr(broker, "inner", broker)
     load = getattr(inner, "load", None)
-    if load is None or not any(spec.autoscale for spec in specs):
+    if load is None or not (lanes or any(spec.autoscale for spec in specs)):
         return None
     scaler = Autoscaler(supervisor, load, capacity, drain_timeout_s=drain_timeout_s, gpus=gpus)
     for spec in specs:

@@ -9,6 +9,8 @@ from typing import Protocol
 from scaleserve.model.spec import ModelSpec
 from scaleserve.registry.codec import version_json
 from scaleserve.registry.records import ModelVersion
+from scaleserve.scale.autoscaler import Autoscaler
+from scaleserve.scale.capacity import Needs
 from scaleserve.scale.supervisor import Supervisor
 from scaleserve.scale.worker_plans import version_pool
 from scaleserve.worker.main import EXIT_LOAD_FAILED, LOAD_FAILURE_ENV
@@ -46,6 +48,23 @@ class SupervisedPools:
         self._env = env
         self._state_dir = state_dir
         self._drain_timeout_s = drain_timeout_s
+        self._lanes: dict[str, ModelSpec] = {}
+        self._scaler: Autoscaler | None = None
+
+    def scale_with(self, scaler: Autoscaler) -> None:
+        """Let ``scaler`` size the lanes started so far and from now on (each by its own
+        version's ``autoscale``; a lane without one keeps its size and its share)."""
+        self._scaler = scaler
+        for spec in self._lanes.values():
+            self._watch(spec)
+
+    def _watch(self, spec: ModelSpec) -> None:
+        if self._scaler is None:
+            return
+        if spec.autoscale is not None:
+            self._scaler.add(spec.queue_name, spec.autoscale, Needs.of(spec), spec.max_batch_size)
+        else:
+            self._scaler.add_fixed(spec.queue_name, Needs.of(spec))
 
     def start(
         self, spec: ModelSpec, version: ModelVersion, artifact: Path | None, code: Path | None
@@ -60,8 +79,13 @@ class SupervisedPools:
             spec, self._source, env, record=record, artifact_dir=artifact, code_dir=code
         )
         self._supervisor.add_pool(pool)
+        self._lanes[spec.queue_name] = spec
+        self._watch(spec)
 
     async def retire(self, lane: str) -> None:
+        self._lanes.pop(lane, None)
+        if self._scaler is not None:
+            self._scaler.remove(lane)
         await self._supervisor.retire(lane, self._drain_timeout_s)
 
     def load_failure(self, lane: str) -> str | None:

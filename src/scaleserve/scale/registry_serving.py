@@ -51,6 +51,8 @@ class RegistryServing:
         self._routing = routing
         self._opened: OpenRegistry | None = None
         self.deployer: Deployer | None = None
+        self.pools: SupervisedPools | None = None
+        """The versions' worker pools on this host (``None``: workers run elsewhere)."""
 
     @property
     def registry(self) -> Registry:
@@ -71,6 +73,7 @@ class RegistryServing:
         if not self.models:
             return inner, []
         routed = stats = None
+        self.pools = self._pools()
         if self._routing:
             stats = await self._stats(redis, stack)
             routed = RoutedBroker(inner, Router(inner.ready_workers), stats)
@@ -82,7 +85,7 @@ class RegistryServing:
             lanes=inner,
             routed=routed,
             stats=stats,
-            pools=self._pools(),
+            pools=self.pools,
             workers=settings.workers,
         )
         specs = await self.deployer.open()

@@ -80,13 +80,14 @@ async def serve(
         ) as cache,
     ):
         drain_s = settings.gateway.drain_timeout_s
-        scaling = (
-            local_autoscaler(
-                specs, supervisor, parts.broker, capacity, drain_timeout_s=drain_s, gpus=gpus
-            )
-            if workers
-            else None
-        )
+        scaling = None
+        if workers:
+            scaling = local_autoscaler(
+                specs, supervisor, parts.broker, capacity, drain_timeout_s=drain_s, gpus=gpus,
+                lanes=registry.pools is not None,
+            )  # fmt: skip
+        if scaling is not None and registry.pools is not None:
+            registry.pools.scale_with(scaling)
         specs = parts.specs
         await _first_start(settings, parts.gate)
         app = create_app(

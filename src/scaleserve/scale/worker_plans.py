@@ -49,7 +49,9 @@ def version_pool(
         argv += ("--artifact-dir", str(artifact_dir))
     if code_dir is not None:
         argv += ("--code-dir", str(code_dir))
-    return _pool(spec, argv, env)
+    command = (sys.executable, "-m", "scaleserve.worker", *argv)
+    # a new version warms up before any traffic moves to it, even one that may sleep later
+    return Pool(WorkerPlan(spec.queue_name, 0, command, env), max(1, spec.initial_workers))
 
 
 def _pool(spec: ModelSpec, argv: tuple[str, ...], env: dict[str, str]) -> Pool:

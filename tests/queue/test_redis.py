@@ -17,10 +17,12 @@ from scaleserve.errors import ConfigError, ModelFailed, Overloaded, QueueUnavail
 from scaleserve.jobs.backends.redis import RedisJobStore
 from scaleserve.jobs.record import Job, JobStatus, new_job_id
 from scaleserve.model.spec import ModelSpec
+from scaleserve.queue.backends import redis_wire
 from scaleserve.queue.backends.redis_broker import RedisBroker
 from scaleserve.queue.backends.redis_connection import check_durability, connect
 from scaleserve.queue.backends.redis_source import RedisSourceSettings, RedisWorkSource
 from scaleserve.redis_keys import RedisKeys
+from scaleserve.types import ItemResult
 from scaleserve.worker.loop import batch_policy, work_loop
 from scaleserve.worker.runner import ModelRunner
 from tests.queue.helpers import payloads, started
@@ -363,3 +365,24 @@ async def test_scripts_flushed_from_redis_are_loaded_again(
         assert (await until_ended(store, submitted.id)).outputs == b"[30]"
         assert source.closing is False
     assert await redis.get(redis_keys.depth("tens")) == b"0"
+
+
+async def test_a_reply_written_before_the_gateway_first_reads_its_stream_is_not_missed(
+    redis: Redis, redis_keys: RedisKeys, redis_url: str
+) -> None:
+    """The reply reader starts at the beginning of the gateway's own stream: a reply that
+    lands before its first read (or between a read that timed out and the next) is still
+    delivered, instead of its request waiting for its deadline."""
+    import redis as sync_redis
+
+    broker = RedisBroker(redis, [SPEC], redis_keys)
+    await broker.start()  # the reader is scheduled, and has not read yet
+    try:
+        request = broker._pending.open("tens", 1)
+        item_id = request.item_ids[0]
+        reply = redis_wire.reply_fields(ItemResult(item_id, output=b"70"), item_id)
+        with sync_redis.Redis.from_url(redis_url) as writer:  # no await: the reader waits
+            writer.xadd(redis_keys.replies(broker.gateway_id), reply)
+        assert await request.wait(timeout_s=5) == [b"70"]
+    finally:
+        await broker.close()

@@ -182,11 +182,24 @@ class RedisJobStore:
         except REDIS_ERRORS as exc:
             raise unavailable(exc) from exc
 
+    async def _feed_tail(self, feed: str) -> str:
+        """The id of the feed's newest entry: reading after it misses no change made from
+        now on (``$`` would miss those made between a read that timed out and the next)."""
+        while True:
+            try:
+                newest = await self._feed_link.execute_command(
+                    "XREVRANGE", feed, "+", "-", "COUNT", 1
+                )
+                return _entry_id(newest)
+            except REDIS_ERRORS as exc:
+                log.warning("reading the job changes feed failed (%s); retrying", exc)
+                await asyncio.sleep(0.5)
+
     async def _follow_changes(self) -> None:
         """Wake the local waiters of every job the job scripts announce as changed. After a
         failed read every waiter looks again: changes may have been missed meanwhile."""
         feed = self._keys.job_changes()
-        last_id = "$"
+        last_id = await self._feed_tail(feed)
         while True:
             read = ("XREAD", "COUNT", 1000, "BLOCK", FEED_BLOCK_MS, "STREAMS", feed, last_id)
             try:
@@ -201,6 +214,14 @@ class RedisJobStore:
                     last_id = entry_id.decode()
                     hashes = fields.get(b"jobs", b"").decode().split()
                     self._watchers.notify_many(self._keys.job_id_of(h) for h in hashes)
+
+
+def _entry_id(newest: Any) -> str:
+    """The id of XREVRANGE's one entry, or the start of the stream when it is empty."""
+    if not newest:
+        return "0-0"
+    entry_id = newest[0][0]
+    return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
 
 
 def _submission(job: Job, model: int) -> list[Any]:

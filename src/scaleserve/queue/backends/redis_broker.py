@@ -172,7 +172,10 @@ class RedisBroker:
     async def _listen_for_replies(self) -> None:
         read = ("XREAD", "BLOCK", REPLY_BLOCK_MS, "STREAMS", self._reply_key)
         block_s = REPLY_BLOCK_MS / 1000
-        last_id = "$"
+        # From the start of this gateway's own (new) stream, then from the last entry read:
+        # never "$", which would miss a reply written before the first read or between a
+        # read that timed out and the next one.
+        last_id = "0-0"
         while True:
             try:
                 answer = await self._reply_link.execute_command(*read, last_id, block_s=block_s)

@@ -10,6 +10,7 @@ import ctypes
 import ctypes.util
 import os
 import pickle
+import select
 import socket
 import struct
 import threading
@@ -144,8 +145,12 @@ def send_while_waiting(sock: socket.socket, frames: Iterable[bytes]) -> tuple[Ra
     sender = threading.Thread(target=push, daemon=True)
     sender.start()
     try:
+        # how much was sent when the answer began to arrive, not once it was all read: the
+        # sender goes on meanwhile, by as much as a busy machine lets it
+        select.select([sock], [], [], TIMEOUT_S)
+        sent_when_answered = sent[0]
         response = read_response(sock)
-        return response, sent[0]
+        return response, sent_when_answered
     finally:
         answered.set()
         sock.shutdown(socket.SHUT_RDWR)

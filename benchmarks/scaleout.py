@@ -57,12 +57,7 @@ def _host_cpu_s(host: Host) -> float:
 @contextlib.contextmanager
 def cluster() -> Iterator[tuple[HostLab, Host, str, dict[str, str], str]]:
     with HostLab() as lab:
-        redis_host = lab.add("redis")
-        redis_host.start(
-            ["redis-server", "--port", "6379", "--bind", redis_host.address, "--save", "",
-             "--appendonly", "no", "--protected-mode", "no"]
-        )  # fmt: skip
-        url = f"redis://{redis_host.address}:6379/0"
+        _, url = lab.add_redis()
         _wait(lambda: redis.Redis.from_url(url).ping())
         key = tenants_command("--redis", url, "create", "bench")["key"]
         env = {"SCALESERVE_REDIS_URL": url}

@@ -121,6 +121,16 @@ class HostLab:
         with contextlib.suppress(subprocess.CalledProcessError):
             _ip("link", "del", self.bridge)
 
+    def add_redis(self, name: str = "redis") -> tuple[Host, str]:
+        """A host running a Redis that keeps nothing on disk, and its URL (it may still be
+        starting: callers retry their first command)."""
+        host = self.add(name)
+        host.start(
+            ["redis-server", "--port", "6379", "--bind", host.address, "--save", "",
+             "--appendonly", "no", "--protected-mode", "no"]
+        )  # fmt: skip
+        return host, f"redis://{host.address}:6379/0"
+
     def add(self, name: str) -> Host:
         """A new host on the bridge, with its own address."""
         index = len(self.hosts) + 2

@@ -53,12 +53,7 @@ class Cluster:
 @pytest.fixture
 def cluster() -> Iterator[Cluster]:
     with HostLab() as lab:
-        redis_host = lab.add("redis")
-        redis_host.start(
-            ["redis-server", "--port", "6379", "--bind", redis_host.address, "--save", "",
-             "--appendonly", "no", "--protected-mode", "no"]
-        )  # fmt: skip
-        url = f"redis://{redis_host.address}:6379/0"
+        _, url = lab.add_redis()
         env = {"SCALESERVE_REDIS_URL": url, "SCALESERVE_CLAIM_IDLE_S": "2"}
         key = _provision(url)
         yield Cluster(lab, env, key)

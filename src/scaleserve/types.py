@@ -19,6 +19,7 @@ class WorkItem(msgspec.Struct, array_like=True, frozen=True):
     deadline: float  # unix time after which running the item is pointless
     enqueued_at: float  # unix time the gateway queued it
     stream: bool = False  # run through predict_stream, alone, its chunks sent as produced
+    trace: str = ""  # the W3C traceparent of its producer span ("" when not traced)
 
 
 class FailureKind(enum.StrEnum):

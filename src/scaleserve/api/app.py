@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 import scaleserve
 from scaleserve.api import jobs as job_routes
@@ -16,8 +17,10 @@ from scaleserve.api.jobs_fast import JobShortcuts
 from scaleserve.api.oip import routes as oip_routes
 from scaleserve.api.predict import PredictHandler
 from scaleserve.api.routes import Gauges
+from scaleserve.api.tracing_middleware import FASTAPI_TELEMETRY, TracingMiddleware
 from scaleserve.cache.result_cache import ResultCache
 from scaleserve.model.spec import ModelSpec
+from scaleserve.observe import tracing
 from scaleserve.queue.broker import Broker
 from scaleserve.settings import GatewaySettings
 from scaleserve.tenancy.gate import Gate
@@ -33,7 +36,7 @@ def create_app(
     cache: ResultCache | None = None,
     routing: bool = False,
     gauges: Gauges | None = None,
-) -> Gateway:
+) -> ASGIApp:
     """The gateway's ASGI app for ``specs`` served through ``broker`` (and ``jobs``, when given).
 
     The lifecycles of the broker and the job store belong to the caller: the app only uses them.
@@ -44,6 +47,7 @@ def create_app(
         title="scaleserve",
         version=scaleserve.__version__,
         description="Models served by scaleserve: " + ", ".join(s.name for s in specs),
+        telemetry=FASTAPI_TELEMETRY,
     )
     app.state.specs_by_name = {spec.name: spec for spec in specs}
     routes.include(app, specs, broker, gauges)
@@ -60,4 +64,5 @@ def create_app(
         shortcuts.append(JobShortcuts(jobs, settings.max_body_bytes))
     problems.install_handlers(app)
     openapi.install_openapi(app, specs)
-    return Gateway(app, gate, shortcuts, settings.body_timeout_s, routing=routing)
+    gateway = Gateway(app, gate, shortcuts, settings.body_timeout_s, routing=routing)
+    return TracingMiddleware(gateway) if tracing.active() else gateway

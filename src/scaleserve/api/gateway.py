@@ -13,6 +13,7 @@ from scaleserve.api.body_deadline import BODY_METHODS, BodyDeadline
 from scaleserve.api.caller import CALLER_KEY, Caller
 from scaleserve.api.raw_response import send_problem
 from scaleserve.errors import ScaleserveError
+from scaleserve.observe import tracing
 from scaleserve.registry import ticket
 from scaleserve.settings import GatewaySettings
 from scaleserve.tenancy.gate import Gate
@@ -64,7 +65,8 @@ class Gateway:
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["path"] not in PUBLIC_PATHS:
             try:
-                tenant = await self._gate.authenticate(_authorization(scope))
+                with tracing.span("authenticate"):
+                    tenant = await self._gate.authenticate(_authorization(scope))
             except ScaleserveError as exc:
                 await send_problem(send, exc)
                 return

@@ -20,7 +20,7 @@ from scaleserve.cache.outcome import DEFAULT_CONTROL, CacheControl, Served, Tall
 from scaleserve.cache.policy import CachePolicy
 from scaleserve.cache.tiers import TieredStore
 from scaleserve.errors import NoHealthyWorker, Overloaded, QueueUnavailable, WorkerLost
-from scaleserve.observe import metrics
+from scaleserve.observe import metrics, tracing
 from scaleserve.queue.broker import Broker
 
 if TYPE_CHECKING:  # the semantic modules load numpy and usearch: only where used
@@ -117,7 +117,10 @@ class ModelCache:
         request = _Request(payloads, item_keys, namespace, [None] * len(payloads), Tally(),
                            control, [], {})  # fmt: skip
         if control.read:
-            await self._look_up(request)
+            with tracing.span("cache lookup", {"scaleserve.model": self.model}) as span:
+                await self._look_up(request)
+                if span is not None:
+                    span.set_attribute("scaleserve.cache.misses", len(request.misses))
         else:
             request.misses = list(range(len(payloads)))
         if request.misses:

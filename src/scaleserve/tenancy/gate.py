@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from scaleserve.errors import Forbidden, Unauthenticated
+from scaleserve.observe import tracing
 from scaleserve.queue.meter import metered
 from scaleserve.tenancy.keys import KeyHasher, bearer_key
 from scaleserve.tenancy.limits import Admission, Permit
@@ -101,7 +102,8 @@ class Gate:
         """Admit ``items`` items of ``tenant`` for ``model`` (raises ``RateLimited`` or
         ``QuotaExceeded`` before anything runs), meter the work done inside, and record it
         as the tenant's usage when the block ends, failed if it raised."""
-        permit = await self.admit(tenant, items)
+        with tracing.span("admission", {"scaleserve.tenant": tenant.name}):
+            permit = await self.admit(tenant, items)
         served = Served(model)
         try:
             with metered() as meter:

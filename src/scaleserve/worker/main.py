@@ -18,6 +18,7 @@ from pathlib import Path
 from scaleserve.model.base import Model
 from scaleserve.model.loader import load_specs
 from scaleserve.model.spec import ModelSpec
+from scaleserve.observe import tracing
 from scaleserve.observe.logs import configure_logging
 from scaleserve.queue import frames
 from scaleserve.queue.backends.embedded_source import EmbeddedWorkSource
@@ -59,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     exit_with_supervisor()
     configure_logging()
+    tracing.configure("worker")
     runtime.configure_threads()
     try:
         spec = _spec(args)

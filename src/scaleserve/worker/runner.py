@@ -7,6 +7,7 @@ alone, a model that raises fails its batch, and the worker goes on to the next b
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 import time
@@ -22,6 +23,7 @@ from scaleserve.model.base import Model
 from scaleserve.model.spec import ModelSpec
 from scaleserve.observe import metrics
 from scaleserve.types import FailureKind, ItemResult, WorkItem
+from scaleserve.worker.batch_trace import BatchTrace
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,7 @@ class ModelRunner:
     async def run(self, batch: list[WorkItem]) -> list[ItemResult]:
         """One result per item of ``batch``, in any order."""
         now = time.time()
+        trace = BatchTrace.start(self._spec.queue_name, self._spec.name, batch, now)
         results: list[ItemResult] = []
         live: list[WorkItem] = []
         inputs: list[Any] = []
@@ -61,8 +64,10 @@ class ModelRunner:
                 live.append(item)
                 inputs.append(value)
         if live:
-            results.extend(await self._run_live(live, inputs))
+            results.extend(await self._run_live(live, inputs, trace))
         self._count(results)
+        if trace is not None:
+            trace.finish(results)
         return results
 
     async def stream(self, item: WorkItem, emit: Emit) -> ItemResult:
@@ -70,13 +75,18 @@ class ModelRunner:
         yields it; the result ends the stream. The generator is closed when the stream is
         cancelled (``emit`` raised ``StreamCancelled``), so its ``finally`` blocks run."""
         results: list[ItemResult] = []
-        value = self._admit(item, time.time(), results)
+        now = time.time()
+        trace = BatchTrace.start(self._spec.queue_name, self._spec.name, [item], now)
+        value = self._admit(item, now, results)
         if value is not _END:
             started = time.perf_counter()
-            result = await self._relay(item.id, value, emit)
+            with _predicting(trace, "predict_stream"):
+                result = await self._relay(item.id, value, emit)
             took = time.perf_counter() - started  # includes sending chunks: it holds the worker
             results.append(msgspec.structs.replace(result, compute_s=took))
         self._count(results)
+        if trace is not None:
+            trace.finish(results)
         return results[0]
 
     def _admit(self, item: WorkItem, now: float, failures: list[ItemResult]) -> Any:
@@ -126,12 +136,15 @@ class ModelRunner:
             log.exception("model %r failed while streaming", self._spec.name)
             raise StreamFailed(_error(exc)) from exc
 
-    async def _run_live(self, items: list[WorkItem], inputs: list[Any]) -> list[ItemResult]:
+    async def _run_live(
+        self, items: list[WorkItem], inputs: list[Any], trace: BatchTrace | None
+    ) -> list[ItemResult]:
         self._batch_size.observe(len(inputs))
         started = time.perf_counter()
         try:
-            outputs = await self._predict(inputs)
-            encoded = self._encode_outputs(outputs, len(inputs))
+            with _predicting(trace):
+                outputs = await self._predict(inputs)
+                encoded = self._encode_outputs(outputs, len(inputs))
         except Exception as exc:
             log.exception("model %r failed on a batch of %d", self._spec.name, len(inputs))
             error, share = _error(exc), self._took(started) / len(items)
@@ -177,6 +190,12 @@ class OutputMismatch(Exception):
 
 class StreamFailed(Exception):
     """The model raised while streaming, or yielded a chunk of the wrong type."""
+
+
+def _predicting(
+    trace: BatchTrace | None, name: str = "predict"
+) -> contextlib.AbstractContextManager[None]:
+    return trace.predict(name) if trace is not None else contextlib.nullcontext()
 
 
 def _error(exc: Exception) -> str:

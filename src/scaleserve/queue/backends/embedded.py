@@ -20,6 +20,7 @@ from collections.abc import AsyncGenerator, Iterable
 
 from scaleserve.errors import Overloaded, UnknownModel, WorkerLost
 from scaleserve.model.spec import ModelSpec
+from scaleserve.observe import tracing
 from scaleserve.queue import frames
 from scaleserve.queue.model_queue import ModelQueue, Puller
 from scaleserve.queue.pending import PendingTable
@@ -63,9 +64,15 @@ class EmbeddedBroker:
         request = self._pending.open(model, len(payloads))
         now = time.time()
         deadline = now + timeout_s
+        span = tracing.start_producer(model, len(payloads))
+        trace = tracing.traceparent(span)
         queue.put(
-            [WorkItem(i, p, deadline, now) for i, p in zip(request.item_ids, payloads, strict=True)]
+            [
+                WorkItem(i, p, deadline, now, trace=trace)
+                for i, p in zip(request.item_ids, payloads, strict=True)
+            ]
         )
+        tracing.end(span)
         return await request.wait(timeout_s)
 
     async def stream(
@@ -76,7 +83,10 @@ class EmbeddedBroker:
             raise Overloaded(model, queue.bound)
         stream = self._pending.open_stream(model, timeout_s)
         now = time.time()
-        queue.put([WorkItem(stream.item_id, payload, now + timeout_s, now, stream=True)])
+        span = tracing.start_producer(model, 1)
+        trace = tracing.traceparent(span)
+        queue.put([WorkItem(stream.item_id, payload, now + timeout_s, now, True, trace)])
+        tracing.end(span)
         try:
             while (chunk := await stream.next()) is not None:
                 yield chunk

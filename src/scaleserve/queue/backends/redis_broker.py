@@ -24,6 +24,7 @@ from redis.asyncio import Redis
 
 from scaleserve.errors import Overloaded, ServingError, UnknownModel
 from scaleserve.model.spec import ModelSpec
+from scaleserve.observe import tracing
 from scaleserve.queue.backends import redis_wire
 from scaleserve.queue.backends.redis_connection import REDIS_ERRORS, unavailable
 from scaleserve.queue.backends.redis_link import RedisLink, stream_read
@@ -93,8 +94,10 @@ class RedisBroker:
         request = self._pending.open(model, len(payloads))
         now = time.time()
         deadline = now + timeout_s
+        span = tracing.start_producer(model, len(payloads))
+        trace = tracing.traceparent(span)
         fields = [
-            redis_wire.sync_item_fields(p, deadline, now, self._reply_key, item_id)
+            redis_wire.sync_item_fields(p, deadline, now, self._reply_key, item_id, trace=trace)
             for p, item_id in zip(payloads, request.item_ids, strict=True)
         ]
         try:
@@ -102,6 +105,8 @@ class RedisBroker:
         except ServingError:
             self._pending.forget(request)
             raise
+        finally:
+            tracing.end(span)
         return await request.wait(timeout_s)
 
     async def stream(
@@ -110,14 +115,18 @@ class RedisBroker:
         spec = self._spec(model)
         stream = self._pending.open_stream(model, timeout_s)
         now = time.time()
+        span = tracing.start_producer(model, 1)
         fields = redis_wire.sync_item_fields(
-            payload, now + timeout_s, now, self._reply_key, stream.item_id, stream=True
-        )
+            payload, now + timeout_s, now, self._reply_key, stream.item_id, stream=True,
+            trace=tracing.traceparent(span),
+        )  # fmt: skip
         try:
             await self._enqueue(spec, [fields])
         except ServingError:
             stream.close()
             raise
+        finally:
+            tracing.end(span)
         try:
             while (chunk := await stream.next()) is not None:
                 yield chunk

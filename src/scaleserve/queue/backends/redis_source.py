@@ -283,7 +283,12 @@ class RedisWorkSource:
             self._held[local_id] = started
             items.append(
                 WorkItem(
-                    local_id, item.payload, item.deadline, item.enqueued_at, stream=item.stream
+                    local_id,
+                    item.payload,
+                    item.deadline,
+                    item.enqueued_at,
+                    stream=item.stream,
+                    trace=item.trace,
                 )
             )
         if skipped:

@@ -2,7 +2,8 @@
 
 Field names are one letter to keep entries small: ``p`` payload (JSON), ``d`` deadline and
 ``t`` enqueue time (unix seconds), then either ``g``/``i`` (the gateway's reply stream and
-the item id it waits on) or ``j``/``x`` (the job id and the item's index in the job).
+the item id it waits on) or ``j``/``x`` (the job id and the item's index in the job), and
+``c`` the W3C ``traceparent`` of a traced item.
 Everything read back is validated: an entry that does not parse is dead-lettered, never run.
 """
 
@@ -31,9 +32,10 @@ def sync_item_fields(
     item_id: int,
     *,
     stream: bool = False,
+    trace: str = "",
 ) -> Fields:
     """A synchronous item; ``stream`` ones run through ``predict_stream`` (``s`` = 1)."""
-    return [
+    fields: Fields = [
         "p",
         payload,
         "d",
@@ -47,10 +49,14 @@ def sync_item_fields(
         "s",
         int(stream),
     ]
+    return [*fields, "c", trace] if trace else fields
 
 
-def job_item_fields(payload: bytes, deadline: float, now: float, job_id: str, index: int) -> Fields:
-    return ["p", payload, "d", repr(deadline), "t", repr(now), "j", job_id, "x", index, "s", 0]
+def job_item_fields(
+    payload: bytes, deadline: float, now: float, job_id: str, index: int, *, trace: str = ""
+) -> Fields:
+    fields: Fields = ["p", payload, "d", repr(deadline), "t", repr(now), "j", job_id, "x", index]
+    return [*fields, "s", 0, "c", trace] if trace else [*fields, "s", 0]
 
 
 def flatten(items: list[Fields]) -> Fields:
@@ -72,6 +78,7 @@ class StreamItem:
     stream: bool = False
     tenant: str | None = None
     """The job's tenant, once the worker has started the job (it is not in the entry)."""
+    trace: str = ""
 
 
 class MalformedEntry(ValueError):
@@ -92,6 +99,7 @@ def parse_item(entry_id: bytes | str, fields: dict[bytes, bytes]) -> StreamItem:
                 enqueued_at,
                 job_id=fields[b"j"].decode("ascii"),
                 index=int(fields[b"x"]),
+                trace=fields.get(b"c", b"").decode("ascii"),
             )
         return StreamItem(
             entry,
@@ -101,6 +109,7 @@ def parse_item(entry_id: bytes | str, fields: dict[bytes, bytes]) -> StreamItem:
             reply_to=fields[b"g"].decode("ascii"),
             item_id=int(fields[b"i"]),
             stream=fields.get(b"s") == b"1",
+            trace=fields.get(b"c", b"").decode("ascii"),
         )
     except (KeyError, ValueError, UnicodeDecodeError) as exc:
         raise MalformedEntry(f"entry {entry}: {exc!r}") from None

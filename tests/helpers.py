@@ -17,14 +17,16 @@ async def until(condition: Callable[[], bool], timeout_s: float = 10) -> None:
 
 
 def metric_value(text: str, name: str, **labels: str) -> float:
-    """The value of one sample in Prometheus text; 0 when the sample is absent."""
+    """The sum of the samples of ``name`` with ``labels`` (whatever their other labels) in
+    Prometheus text; 0 when there is none."""
+    total = 0.0
     for line in text.splitlines():
         if not line.startswith(name + "{") and not line.startswith(name + " "):
             continue
         series, _, value = line.rpartition(" ")
         if all(f'{k}="{v}"' in series for k, v in labels.items()):
-            return float(value)
-    return 0.0
+            total += float(value)
+    return total
 
 
 async def wait_for_metric(

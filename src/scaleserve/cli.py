@@ -145,7 +145,7 @@ def _start(mode: str, targets: list[str], **options: Any) -> None:
     runtime = RuntimeDir.create()
     from scaleserve.errors import ConfigError
     from scaleserve.model.loader import load_targets
-    from scaleserve.observe import tracing
+    from scaleserve.observe import log_context, tracing
     from scaleserve.observe.logs import configure_logging
     from scaleserve.scale import service
     from scaleserve.scale.registry_serving import split_targets
@@ -155,6 +155,7 @@ def _start(mode: str, targets: list[str], **options: Any) -> None:
         settings = ServeSettings.from_env(targets, **options)
         configure_logging(settings.log_level)
         if mode != "worker":
+            log_context.set_process_fields(role="gateway")
             tracing.configure("gateway")
         _require_redis_unless_serving(mode, settings.redis_url)
         files, models = split_targets(settings.targets)

@@ -11,6 +11,7 @@ import scaleserve
 from scaleserve.api import jobs as job_routes
 from scaleserve.api import jobs_batch as batch_routes
 from scaleserve.api import openai_routes, openapi, problems, routes, streaming_route, usage
+from scaleserve.api.access_log import AccessLog, access_log_wanted
 from scaleserve.api.gateway import Gateway, Shortcut
 from scaleserve.api.jobs import JobsApi
 from scaleserve.api.jobs_fast import JobShortcuts
@@ -64,5 +65,7 @@ def create_app(
         shortcuts.append(JobShortcuts(jobs, settings.max_body_bytes))
     problems.install_handlers(app)
     openapi.install_openapi(app, specs)
-    gateway = Gateway(app, gate, shortcuts, settings.body_timeout_s, routing=routing)
-    return TracingMiddleware(gateway) if tracing.active() else gateway
+    outer: ASGIApp = Gateway(app, gate, shortcuts, settings.body_timeout_s, routing=routing)
+    if access_log_wanted():
+        outer = AccessLog(outer)
+    return TracingMiddleware(outer) if tracing.active() else outer

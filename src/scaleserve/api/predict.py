@@ -23,7 +23,7 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from scaleserve.api.body import check_headers, parse_json, read_body
-from scaleserve.api.caller import caller_of
+from scaleserve.api.caller import CALLER_KEY, Caller, caller_of
 from scaleserve.api.protocol_route import requested_timeout_s
 from scaleserve.api.raw_response import send_problem, send_response
 from scaleserve.api.routes import find_model
@@ -37,7 +37,8 @@ from scaleserve.errors import (
     ScaleserveError,
 )
 from scaleserve.model.spec import ModelSpec
-from scaleserve.observe import metrics
+from scaleserve.observe.request_metrics import RequestMetrics
+from scaleserve.observe.tenant_labels import TenantLabels
 from scaleserve.queue.broker import Broker
 from scaleserve.registry.ticket import VERSION_HEADER, answered_version, version_header
 from scaleserve.settings import GatewaySettings
@@ -67,14 +68,15 @@ def predict_route_model(path: str) -> str | None:
 class ModelEndpoint:
     """What the gateway precomputes per model to answer a predict request quickly."""
 
-    def __init__(self, spec: ModelSpec, cache: ModelCache | None = None) -> None:
+    def __init__(
+        self, spec: ModelSpec, tenants: TenantLabels, cache: ModelCache | None = None
+    ) -> None:
         self.spec = spec
         self.cache = cache
         self.request_adapter: TypeAdapter[Any] = TypeAdapter(predict_request_model(spec))
         self.response_prefix = self._prefix(spec.version)
         self._prefixes: dict[str, bytes] = {spec.version: self.response_prefix}
-        self.requests_ok = metrics.REQUESTS.labels(spec.name, "200")
-        self.duration_ok = metrics.REQUEST_DURATION.labels(spec.name, "200")
+        self.metrics = RequestMetrics(spec.name, tenants)
 
     def parse(self, body: bytes) -> list[bytes]:
         """Validate ``body`` and return each input item as JSON for the workers."""
@@ -112,8 +114,9 @@ class PredictHandler:
         settings: GatewaySettings,
         cache: ResultCache | None = None,
     ) -> None:
+        tenants = TenantLabels.from_env()
         self._endpoints = {
-            spec.name: ModelEndpoint(spec, cache.for_model(spec.name) if cache else None)
+            spec.name: ModelEndpoint(spec, tenants, cache.for_model(spec.name) if cache else None)
             for spec in specs
         }
         self._broker = broker
@@ -138,26 +141,29 @@ class PredictHandler:
             await send_problem(send, exc)
             return
         started = time.perf_counter()
+        counted = endpoint.metrics
+        counted.in_flight.inc()
+        items = 0
         try:
-            body, headers = await self._predict(endpoint, scope, receive)
+            body, headers, items = await self._predict(endpoint, scope, receive)
         except ScaleserveError as exc:
             status = await send_problem(send, exc, _versions())
         except Exception:  # a bug of ours must still answer, in JSON, and keep serving
             log.exception("predict on %r failed unexpectedly", name)
             status = await send_problem(send, None, _versions())
         else:
-            await send_response(send, 200, body, headers)
-            endpoint.requests_ok.inc()
-            endpoint.duration_ok.observe(time.perf_counter() - started)
-            return
-        code = str(status)
-        metrics.REQUESTS.labels(name, code).inc()
-        metrics.REQUEST_DURATION.labels(name, code).observe(time.perf_counter() - started)
+            status = 200
+            await send_response(send, status, body, headers)
+        finally:
+            counted.in_flight.dec()
+        version = answered_version(name, endpoint.spec.version)
+        took_s = time.perf_counter() - started
+        counted.record(version, _tenant(scope), status, items, took_s)
 
     async def _predict(
         self, endpoint: ModelEndpoint, scope: Scope, receive: Receive
-    ) -> tuple[bytes, list[tuple[bytes, bytes]]]:
-        """The response body and headers of a request that succeeds."""
+    ) -> tuple[bytes, list[tuple[bytes, bytes]], int]:
+        """The response body, headers and item count of a request that succeeds."""
         headers = _headers(scope)
         limit = self._settings.max_body_bytes
         check_headers(headers.get(b"content-type"), headers.get(b"content-length"), limit)
@@ -172,7 +178,7 @@ class PredictHandler:
             served.model = answered_by.spec.name
         if answered_by is not endpoint:
             extra = [*extra, (b"x-fallback-for", endpoint.spec.name.encode())]
-        return body, [*extra, *_versions()]
+        return body, [*extra, *_versions()], len(payloads)
 
     def _refuse_if_full(self, endpoint: ModelEndpoint) -> None:
         """``Overloaded`` before the body is read when the model's queue is full and nothing
@@ -226,6 +232,11 @@ def _versions() -> list[tuple[bytes, bytes]]:
     """``X-Model-Version`` when a registry model answered (or failed to)."""
     version = version_header()
     return [] if version is None else [(VERSION_HEADER, version)]
+
+
+def _tenant(scope: Scope) -> str:
+    caller = scope.get(CALLER_KEY)
+    return caller.tenant.name if isinstance(caller, Caller) else ""
 
 
 def _headers(scope: Scope) -> dict[bytes, str]:

@@ -99,7 +99,8 @@ Gauges = Callable[[], dict[str, dict[str, float]]]
 def metrics_route(
     specs: Iterable[ModelSpec], broker: Broker, gauges: Gauges | None = None
 ) -> APIRouter:
-    names = [spec.name for spec in specs]
+    versions = {spec.name: spec.version for spec in specs}
+    names = list(versions)
     router = APIRouter()
 
     @router.get("/metrics", tags=["health"], response_class=Response)
@@ -119,7 +120,9 @@ def metrics_route(
                 values.setdefault(name, {}).update(more)
             return values
 
-        return Response(metrics.render(metrics.LiveGauges(live)), media_type=PROMETHEUS_MEDIA_TYPE)
+        return Response(
+            metrics.render(metrics.LiveGauges(live, versions)), media_type=PROMETHEUS_MEDIA_TYPE
+        )
 
     return router
 

@@ -46,39 +46,62 @@ LATENCY_BUCKETS_S = (
 )
 BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
+FILL_RATIO_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+
+# Per request, in the gateway. ``tenant`` is one of the busiest tenants or ``other``
+# (``scaleserve.observe.tenant_labels``); ``version`` the version that answered.
 REQUESTS = Counter(
     "scaleserve_requests_total",
-    "Predict requests answered, by model and HTTP status.",
-    ["model", "code"],
+    "Predict requests answered, by model, version, tenant and HTTP status.",
+    ["model", "version", "tenant", "code"],
 )
 REQUEST_DURATION = Histogram(
     "scaleserve_request_duration_seconds",
     "Time from request to response in the gateway.",
-    ["model", "code"],
+    ["model", "version", "tenant", "code"],
     buckets=LATENCY_BUCKETS_S,
 )
+REQUEST_ITEMS = Counter(
+    "scaleserve_request_items_total",
+    "Items in the predict requests answered, by model, version and tenant.",
+    ["model", "version", "tenant"],
+)
+IN_FLIGHT = Gauge(
+    "scaleserve_in_flight_requests",
+    "Predict requests the gateway is answering now, by model.",
+    ["model"],
+    multiprocess_mode="livesum",
+)
+
+# Per batch and item, in the workers.
 BATCH_SIZE = Histogram(
     "scaleserve_batch_size",
     "Items per predict call.",
-    ["model"],
+    ["model", "version"],
     buckets=BATCH_SIZE_BUCKETS,
+)
+BATCH_FILL = Histogram(
+    "scaleserve_batch_fill_ratio",
+    "Items per predict call over the model's max_batch_size.",
+    ["model", "version"],
+    buckets=FILL_RATIO_BUCKETS,
 )
 INFERENCE_DURATION = Histogram(
     "scaleserve_inference_duration_seconds",
     "Time of one predict call in a worker.",
-    ["model"],
+    ["model", "version"],
     buckets=LATENCY_BUCKETS_S,
 )
 QUEUE_WAIT = Histogram(
     "scaleserve_queue_wait_seconds",
     "Time an item waited between the gateway and its batch.",
-    ["model"],
+    ["model", "version"],
     buckets=LATENCY_BUCKETS_S,
 )
 ITEMS = Counter(
     "scaleserve_items_total",
     "Items a worker finished, by outcome.",
-    ["model", "outcome"],
+    ["model", "version", "outcome"],
 )
 WORKER_RESTARTS = Counter(
     "scaleserve_worker_restarts_total",
@@ -88,7 +111,8 @@ WORKER_RESTARTS = Counter(
 
 
 class LiveGauges(Collector):
-    """Gauges read at scrape time from a callback returning ``{model: {name: value}}``."""
+    """Gauges read at scrape time from a callback returning ``{queue: {name: value}}``; a
+    queue is a model's (version ``versions[model]``) or a registry lane, ``model@version``."""
 
     HELP: ClassVar[dict[str, str]] = {
         "queue_depth": "Items queued or running, by model.",
@@ -98,16 +122,26 @@ class LiveGauges(Collector):
         "workers_current": "Worker processes running, by model (autoscaled models).",
     }
 
-    def __init__(self, read: Callable[[], dict[str, dict[str, float]]]) -> None:
+    def __init__(
+        self,
+        read: Callable[[], dict[str, dict[str, float]]],
+        versions: dict[str, str] | None = None,
+    ) -> None:
         self._read = read
+        self._versions = versions or {}
 
     def collect(self) -> Iterable[Metric]:
         values = self._read()
+        labels = {queue: self._labels(queue) for queue in values}
         for name, help_text in self.HELP.items():
-            family = GaugeMetricFamily(f"scaleserve_{name}", help_text, labels=["model"])
-            for model, gauges in values.items():
-                family.add_metric([model], gauges.get(name, 0.0))
+            family = GaugeMetricFamily(f"scaleserve_{name}", help_text, labels=["model", "version"])
+            for queue, gauges in values.items():
+                family.add_metric(labels[queue], gauges.get(name, 0.0))
             yield family
+
+    def _labels(self, queue: str) -> list[str]:
+        model, _, version = queue.partition("@")
+        return [model, version or self._versions.get(model, "")]
 
 
 def render(extra: Collector | None = None) -> bytes:

@@ -29,6 +29,7 @@ from scaleserve.api.app import create_app
 from scaleserve.cache.result_cache import ResultCache
 from scaleserve.errors import ConfigError
 from scaleserve.model.spec import ModelSpec
+from scaleserve.observe.logs import log_format
 from scaleserve.scale.autoscaler import gpu_assigner, local_autoscaler
 from scaleserve.scale.capacity import Capacity
 from scaleserve.scale.parts import gateway_parts
@@ -135,6 +136,7 @@ def _server(settings: ServeSettings, app: ASGIApp, host: str, port: int) -> uvic
             host=host,
             port=port,
             log_level=settings.log_level,
+            log_config=None if log_format() == "json" else uvicorn.config.LOGGING_CONFIG,
             access_log=False,
             proxy_headers=settings.gateway.proxy_headers,
             timeout_graceful_shutdown=int(settings.gateway.drain_timeout_s),

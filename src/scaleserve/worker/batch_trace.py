@@ -51,6 +51,14 @@ class BatchTrace:
         return cls(tracer, model, items, span)
 
     @contextlib.contextmanager
+    def current(self) -> Iterator[None]:
+        """The batch span as the current one (what the worker logs meanwhile carries it)."""
+        from opentelemetry import trace
+
+        with trace.use_span(self._batch, end_on_exit=False):
+            yield
+
+    @contextlib.contextmanager
     def predict(self, name: str = "predict") -> Iterator[None]:
         """The model's call, as the current span (so a model's own spans nest under it)."""
         from opentelemetry import trace

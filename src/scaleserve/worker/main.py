@@ -18,7 +18,7 @@ from pathlib import Path
 from scaleserve.model.base import Model
 from scaleserve.model.loader import load_specs
 from scaleserve.model.spec import ModelSpec
-from scaleserve.observe import tracing
+from scaleserve.observe import log_context, tracing
 from scaleserve.observe.logs import configure_logging
 from scaleserve.queue import frames
 from scaleserve.queue.backends.embedded_source import EmbeddedWorkSource
@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     runtime.configure_threads()
     try:
         spec = _spec(args)
+        log_context.set_process_fields(role="worker", model=spec.name, version=spec.version)
         runtime.configure_precision(spec.name, spec.half_precision)
         model = spec.model_class()
         if args.artifact_dir:

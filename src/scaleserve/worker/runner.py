@@ -38,9 +38,11 @@ class ModelRunner:
     def __init__(self, spec: ModelSpec, model: Model) -> None:
         self._spec = spec
         self._model = model
-        self._batch_size = metrics.BATCH_SIZE.labels(spec.name)
-        self._inference = metrics.INFERENCE_DURATION.labels(spec.name)
-        self._queue_wait = metrics.QUEUE_WAIT.labels(spec.name)
+        labels = (spec.name, spec.version)
+        self._batch_size = metrics.BATCH_SIZE.labels(*labels)
+        self._batch_fill = metrics.BATCH_FILL.labels(*labels)
+        self._inference = metrics.INFERENCE_DURATION.labels(*labels)
+        self._queue_wait = metrics.QUEUE_WAIT.labels(*labels)
 
     async def warm_up(self) -> None:
         """Run the model once on ``example_input`` (a full batch of it) before taking traffic."""
@@ -64,7 +66,8 @@ class ModelRunner:
                 live.append(item)
                 inputs.append(value)
         if live:
-            results.extend(await self._run_live(live, inputs, trace))
+            with _current(trace):
+                results.extend(await self._run_live(live, inputs, trace))
         self._count(results)
         if trace is not None:
             trace.finish(results)
@@ -80,7 +83,7 @@ class ModelRunner:
         value = self._admit(item, now, results)
         if value is not _END:
             started = time.perf_counter()
-            with _predicting(trace, "predict_stream"):
+            with _current(trace), _predicting(trace, "predict_stream"):
                 result = await self._relay(item.id, value, emit)
             took = time.perf_counter() - started  # includes sending chunks: it holds the worker
             results.append(msgspec.structs.replace(result, compute_s=took))
@@ -140,6 +143,7 @@ class ModelRunner:
         self, items: list[WorkItem], inputs: list[Any], trace: BatchTrace | None
     ) -> list[ItemResult]:
         self._batch_size.observe(len(inputs))
+        self._batch_fill.observe(len(inputs) / self._spec.max_batch_size)
         started = time.perf_counter()
         try:
             with _predicting(trace):
@@ -181,7 +185,7 @@ class ModelRunner:
     def _count(self, results: list[ItemResult]) -> None:
         outcomes = Counter("ok" if r.failure is None else r.failure.value for r in results)
         for outcome, count in outcomes.items():
-            metrics.ITEMS.labels(self._spec.name, outcome).inc(count)
+            metrics.ITEMS.labels(self._spec.name, self._spec.version, outcome).inc(count)
 
 
 class OutputMismatch(Exception):
@@ -190,6 +194,10 @@ class OutputMismatch(Exception):
 
 class StreamFailed(Exception):
     """The model raised while streaming, or yielded a chunk of the wrong type."""
+
+
+def _current(trace: BatchTrace | None) -> contextlib.AbstractContextManager[None]:
+    return trace.current() if trace is not None else contextlib.nullcontext()
 
 
 def _predicting(

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from tests.helpers import metric_value
 
@@ -46,3 +47,50 @@ async def test_requests_are_counted_per_version_and_tenant(client: httpx.AsyncCl
     assert metric_value(text, "scaleserve_request_items_total", **labels) == before + 3
     assert metric_value(text, "scaleserve_batch_fill_ratio_count", model="double", version="1") >= 1
     assert 'scaleserve_in_flight_requests{model="double"} 0.0' in text
+
+
+ALWAYS_EXPORTED = {
+    "scaleserve_requests_total",
+    "scaleserve_request_duration_seconds",
+    "scaleserve_request_items_total",
+    "scaleserve_in_flight_requests",
+    "scaleserve_items_total",
+    "scaleserve_batch_size",
+    "scaleserve_batch_fill_ratio",
+    "scaleserve_inference_duration_seconds",
+    "scaleserve_queue_wait_seconds",
+    "scaleserve_queue_depth",
+    "scaleserve_queue_queued",
+    "scaleserve_workers_ready",
+    "scaleserve_workers_desired",
+    "scaleserve_workers_current",
+    "scaleserve_slo_latency_seconds",
+    "scaleserve_slo_availability_ratio",
+}
+
+
+async def test_the_service_exports_what_the_dashboard_and_rules_use(
+    client: httpx.AsyncClient,
+) -> None:
+    """The shipped dashboard and alerting rules are checked against ``EXPORTED_METRICS``;
+    this checks the list against a real service's ``/metrics``: names, types and labels."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from tests.observe.test_monitoring import EXPORTED_METRICS
+
+    await client.post("/v1/models/double/predict", json={"inputs": [1.0]})
+    families = {
+        family.name: family
+        for family in text_string_to_metric_families((await client.get("/metrics")).text)
+    }
+    expected = {name: (kind, labels) for name, kind, labels in EXPORTED_METRICS}
+    for name in ALWAYS_EXPORTED:
+        family = families[name.removesuffix("_total")]
+        kind, labels = expected[name]
+        assert family.type == kind, name
+        assert family.samples, name
+        for sample in family.samples:
+            assert set(sample.labels) - {"le"} == set(labels), (name, sample.labels)
+    assert metric_value(
+        (await client.get("/metrics")).text, "scaleserve_slo_latency_seconds", model="double"
+    ) == pytest.approx(0.25)

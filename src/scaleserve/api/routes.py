@@ -99,8 +99,12 @@ Gauges = Callable[[], dict[str, dict[str, float]]]
 def metrics_route(
     specs: Iterable[ModelSpec], broker: Broker, gauges: Gauges | None = None
 ) -> APIRouter:
+    specs = list(specs)
     versions = {spec.name: spec.version for spec in specs}
     names = list(versions)
+    targets = metrics.SloTargets(
+        {spec.name: (spec.slo_latency_ms, spec.slo_availability) for spec in specs}
+    )
     router = APIRouter()
 
     @router.get("/metrics", tags=["health"], response_class=Response)
@@ -120,9 +124,8 @@ def metrics_route(
                 values.setdefault(name, {}).update(more)
             return values
 
-        return Response(
-            metrics.render(metrics.LiveGauges(live, versions)), media_type=PROMETHEUS_MEDIA_TYPE
-        )
+        text = metrics.render(metrics.LiveGauges(live, versions), targets)
+        return Response(text, media_type=PROMETHEUS_MEDIA_TYPE)
 
     return router
 

@@ -66,6 +66,12 @@ class Model:
     """Run in half precision on a GPU (``scaleserve.use_half_precision(device)`` and
     ``scaleserve.torch_dtype(device)`` say so to ``load``); a worker without CUDA runs in
     float32 and logs that it does."""
+    slo_latency_ms: ClassVar[float | None] = None
+    """The p95 latency target in ms: exported as ``scaleserve_slo_latency_seconds`` for the
+    shipped alert ``ScaleserveLatencyP95OverTarget``."""
+    slo_availability: ClassVar[float | None] = None
+    """The availability target (e.g. 0.999): exported as
+    ``scaleserve_slo_availability_ratio`` for the shipped error-budget burn-rate alerts."""
     agreement: ClassVar[Any] = "equal"
     """How a shadowed candidate version's output is compared with the stable version's during
     a rollout: ``"equal"``, ``"cosine>=0.99"`` (vectors), ``"field:label"`` (the same value

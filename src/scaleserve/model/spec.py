@@ -54,6 +54,8 @@ class _Settings(BaseModel):
     worker_memory_mb: int = Field(default=0, ge=0)
     worker_gpus: int = Field(default=0, ge=0, le=64)
     half_precision: bool = False
+    slo_latency_ms: float | None = Field(default=None, gt=0, le=3_600_000)
+    slo_availability: float | None = Field(default=None, gt=0, lt=1)
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,10 @@ class ModelSpec:
     worker_gpus: int = 0
     half_precision: bool = False
     """Half precision asked for (on a GPU; float32 on a CPU)."""
+    slo_latency_ms: float | None = None
+    """The p95 latency the model should answer within (alerts compare with it)."""
+    slo_availability: float | None = None
+    """The share of requests that should succeed (error budget burn rates use it)."""
     lane: str = ""
     """The queue of this version when it is one of several of a registry model
     (``name@version``); empty: the model has one queue, named as the model."""
@@ -170,6 +176,8 @@ def _validated_settings(model_class: type[Model]) -> _Settings:
         "worker_memory_mb": model_class.worker_memory_mb,
         "worker_gpus": model_class.worker_gpus,
         "half_precision": model_class.half_precision,
+        "slo_latency_ms": model_class.slo_latency_ms,
+        "slo_availability": model_class.slo_availability,
     }
     try:
         return _Settings.model_validate(raw)

@@ -144,20 +144,45 @@ class LiveGauges(Collector):
         return [model, version or self._versions.get(model, "")]
 
 
-def render(extra: Collector | None = None) -> bytes:
+class SloTargets(Collector):
+    """Each model's declared targets (``slo_latency_ms``, ``slo_availability``), for the
+    shipped alerting rules to compare with."""
+
+    def __init__(self, targets: dict[str, tuple[float | None, float | None]]) -> None:
+        self._targets = targets
+
+    def collect(self) -> Iterable[Metric]:
+        latency = GaugeMetricFamily(
+            "scaleserve_slo_latency_seconds", "The model's p95 latency target.", labels=["model"]
+        )
+        availability = GaugeMetricFamily(
+            "scaleserve_slo_availability_ratio",
+            "The share of the model's requests that should succeed.",
+            labels=["model"],
+        )
+        for model, (latency_ms, ratio) in self._targets.items():
+            if latency_ms is not None:
+                latency.add_metric([model], latency_ms / 1000)
+            if ratio is not None:
+                availability.add_metric([model], ratio)
+        yield latency
+        yield availability
+
+
+def render(*extra: Collector) -> bytes:
     """The text exposition of all processes' metrics plus ``extra``."""
     if os.environ.get(MULTIPROC_ENV):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     else:
         registry = REGISTRY
-    if extra is None:
-        return generate_latest(registry)
-    registry.register(extra)
+    for collector in extra:
+        registry.register(collector)
     try:
         return generate_latest(registry)
     finally:
-        registry.unregister(extra)
+        for collector in extra:
+            registry.unregister(collector)
 
 
 def forget_process(pid: int) -> None:

@@ -173,3 +173,28 @@ async def test_get_many_answers_only_the_tenants_jobs_in_order(store: SqliteJobS
     asked = [theirs.id, "0" * 32, mine.id, *(j.id for j in many)]
     assert await store.get_many(asked, "t1") == [None, None, mine, *many]
     assert await store.get_many([], "t1") == []
+
+
+async def test_a_job_keeps_its_trace(store: SqliteJobStore) -> None:
+    job = queued_job().with_changes(trace=f"00-{'a' * 32}-{'b' * 16}-01")
+    await store.create([job])
+    assert await store.get(job.id, "t1") == job
+
+
+async def test_a_store_from_before_traces_gets_the_column(tmp_path: Path) -> None:
+    import sqlite3
+
+    from scaleserve.jobs.backends.sqlite import SCHEMA
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:
+        db.executescript(SCHEMA.replace(",\n    trace TEXT", ""))
+        assert "trace" not in {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
+    old = SqliteJobStore(path)
+    await old.open()
+    try:
+        job = queued_job()
+        await old.create([job])
+        assert await old.get(job.id, "t1") == job
+    finally:
+        await old.close()

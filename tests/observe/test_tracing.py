@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -222,3 +223,55 @@ def test_tracing_is_off_unless_the_environment_asks() -> None:
     assert tracing.wanted({"OTEL_TRACES_EXPORTER": "otlp"})
     assert not tracing.wanted({"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "x"})
     assert not tracing.wanted({"OTEL_SDK_DISABLED": "true", "OTEL_EXPORTER_OTLP_ENDPOINT": "x"})
+
+
+@pytest.mark.parametrize("backend", ["embedded", "redis"])
+def test_a_jobs_trace_goes_on_through_its_run_and_its_webhook(
+    backend: str, receiver: Receiver, request: pytest.FixtureRequest
+) -> None:
+    from tests.jobs.test_webhook_delivery import Receiver as WebhookReceiver
+
+    hook = WebhookReceiver()
+    threading.Thread(target=hook.server.serve_forever, daemon=True).start()
+    env = tracing_env(
+        receiver, SCALESERVE_WEBHOOK_ALLOW="127.0.0.1", SCALESERVE_WEBHOOK_SECRET="s3cret"
+    )
+    prefix = f"sstest-{uuid.uuid4().hex[:12]}"
+    if backend == "redis":
+        env |= {
+            "SCALESERVE_REDIS_URL": request.getfixturevalue("redis_url"),
+            "SCALESERVE_REDIS_PREFIX": prefix,
+        }
+    header, trace_id, _ = new_traceparent()
+    try:
+        with running_service(PROBE, workers=1, env=env, auth=True) as service:
+            response = httpx.post(
+                f"{service.base_url}/v1/jobs",
+                json={"model": "probe", "inputs": [{"value": 3}], "webhook": {"url": hook.url}},
+                headers={**service.headers, "traceparent": header},
+                timeout=30,
+            )
+            assert response.status_code == 202, response.text
+            assert hook.arrived.wait(60)
+            spans = receiver.wait_for(has_span(trace_id, "deliver webhook"))
+            spans = receiver.wait_for(has_span(trace_id, "predict probe"))
+    finally:
+        hook.server.shutdown()
+        hook.server.server_close()
+        if backend == "redis":
+            delete_redis_prefix(env["SCALESERVE_REDIS_URL"], prefix)
+    traced = in_trace(spans, trace_id)
+    server = named(traced, "POST /v1/jobs")
+    consumer = named(traced, "process probe")
+    if backend == "embedded":  # the gateway runs the job: its run is a span of its own
+        run = named(traced, "run job probe")
+        assert run.parent_id == server.span_id
+        assert named(traced, "publish probe").parent_id == run.span_id
+    else:  # the job's items go to the stream straight from the submission
+        assert consumer.resource["scaleserve.role"] == "worker"
+    deliver = named(traced, "deliver webhook")
+    post = named(traced, "POST")
+    assert post.kind == "CLIENT"
+    assert post.parent_id == deliver.span_id
+    [(headers, _)] = hook.requests
+    assert headers["traceparent"].split("-")[1] == trace_id

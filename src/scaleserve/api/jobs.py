@@ -25,6 +25,7 @@ from scaleserve.jobs.runner import encode_inputs
 from scaleserve.jobs.settings import JobSettings
 from scaleserve.jobs.store import JobStore, SubmitJobs
 from scaleserve.model.spec import MODEL_NAME_PATTERN, ModelSpec
+from scaleserve.observe import tracing
 from scaleserve.settings import GatewaySettings
 
 HEARTBEAT_S = 15.0
@@ -264,6 +265,7 @@ def new_job(
         created_at=now,
         deadline_at=now + deadline_s,
         webhook_url=body.webhook.url if body.webhook else None,
+        trace=tracing.current_traceparent() or None,
     )
 
 

@@ -21,6 +21,7 @@ from scaleserve.errors import WebhookRefused
 from scaleserve.jobs.backends.redis import RedisJobStore
 from scaleserve.jobs.record import Job
 from scaleserve.jobs.webhooks import WebhookSender, WebhookSettings, check_url
+from scaleserve.observe import tracing
 from scaleserve.queue.backends import redis_wire
 from scaleserve.queue.backends.redis_connection import REDIS_ERRORS
 from scaleserve.redis_keys import WEBHOOK_GROUP, RedisKeys
@@ -69,7 +70,11 @@ class WebhookNotifier:
     async def deliver(self, job: Job) -> bool:
         if job.webhook_url is None:
             return True
-        result = await self._sender.deliver(job.webhook_url, job.id, orjson.dumps(job.view()))
+        with tracing.resume(job.trace, "deliver webhook", {"scaleserve.job.id": job.id}) as span:
+            result = await self._sender.deliver(job.webhook_url, job.id, orjson.dumps(job.view()))
+            if span is not None:
+                span.set_attribute("scaleserve.webhook.attempts", result.attempts)
+                span.set_attribute("scaleserve.webhook.delivered", result.delivered)
         if not result.delivered:
             log.warning(
                 "webhook of job %s not delivered after %d attempts: %s",

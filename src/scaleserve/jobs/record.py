@@ -59,6 +59,9 @@ class Job:
     error: str | None = None
     webhook_url: str | None = None
     expires_at: float | None = None
+    trace: str | None = None
+    """The W3C ``traceparent`` of the request that submitted it (traced requests only): its
+    run and its webhook delivery go on in that trace."""
 
     def with_changes(self, **changes: Any) -> Job:
         return replace(self, **changes)

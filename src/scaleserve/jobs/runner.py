@@ -32,6 +32,7 @@ from scaleserve.errors import (
 from scaleserve.jobs.record import Job, JobStatus
 from scaleserve.jobs.settings import JobSettings
 from scaleserve.jobs.store import RunnableJobStore
+from scaleserve.observe import tracing
 from scaleserve.queue.broker import Broker
 from scaleserve.queue.meter import metered
 from scaleserve.registry.ticket import open_ticket
@@ -120,7 +121,9 @@ class JobRunner:
                 if expired is not None:
                     await self._notify(expired)
                 return
-            await self._execute(job)
+            attributes = {"scaleserve.job.id": job.id, "scaleserve.model": job.model}
+            with tracing.resume(job.trace, f"run job {job.model}", attributes, "CONSUMER"):
+                await self._execute(job)
         except Exception:
             log.exception("job %s could not be run", job_id)
 

@@ -45,6 +45,7 @@ from scaleserve.jobs.ssrf import (
     pin_addresses,
     resolve_host,
 )
+from scaleserve.observe import tracing
 
 SIGNATURE_HEADER = "Scaleserve-Signature"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -261,6 +262,16 @@ class WebhookSender:
         self, target: Target, address: IPAddress, job_id: str, body: bytes, secret: bytes
     ) -> _Attempt:
         """One POST to one checked address, all within ``timeout_s``."""
+        where = {"server.address": str(target.host), "server.port": target.port}
+        with tracing.span("POST", where, "CLIENT") as span:  # no URL: its query may be secret
+            attempt = await self._attempt_once(target, address, job_id, body, secret)
+            if span is not None and attempt.status_code is not None:
+                span.set_attribute("http.response.status_code", attempt.status_code)
+        return attempt
+
+    async def _attempt_once(
+        self, target: Target, address: IPAddress, job_id: str, body: bytes, secret: bytes
+    ) -> _Attempt:
         request = self._request(target, address, job_id, body, secret)
         deadline = asyncio.get_running_loop().time() + self._settings.timeout_s
         try:
@@ -291,6 +302,7 @@ class WebhookSender:
             IDEMPOTENCY_HEADER: job_id,
             JOB_ID_HEADER: job_id,
         }
+        tracing.inject(headers)  # the receiver's work joins the job's trace
         extensions = {}
         if target.url.scheme == "https" and target.tls_hostname is not None:
             # The connection goes to the pinned address; TLS still names and verifies the host.

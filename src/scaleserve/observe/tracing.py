@@ -98,8 +98,18 @@ def tracer() -> Tracer | None:
 
 
 @contextlib.contextmanager
-def _span(tracer: Tracer, name: str, attributes: Mapping[str, Any] | None) -> Iterator[Span]:
-    with tracer.start_as_current_span(name, attributes=attributes) as span:
+def _span(
+    tracer: Tracer,
+    name: str,
+    attributes: Mapping[str, Any] | None,
+    kind: str,
+    context: Context | None = None,
+) -> Iterator[Span]:
+    from opentelemetry.trace import SpanKind
+
+    with tracer.start_as_current_span(
+        name, context=context, kind=SpanKind[kind], attributes=attributes
+    ) as span:
         yield span
 
 
@@ -107,13 +117,29 @@ _NOTHING: contextlib.nullcontext[None] = contextlib.nullcontext()
 
 
 def span(
-    name: str, attributes: Mapping[str, Any] | None = None
+    name: str, attributes: Mapping[str, Any] | None = None, kind: str = "INTERNAL"
 ) -> contextlib.AbstractContextManager[Span | None]:
     """A child span of the current one around a block; nothing when tracing is off or the
     request is not sampled."""
     if _state.tracer is None or not _current_recording():
         return _NOTHING
-    return _span(_state.tracer, name, attributes)
+    return _span(_state.tracer, name, attributes, kind)
+
+
+def resume(
+    parent: str | None,
+    name: str,
+    attributes: Mapping[str, Any] | None = None,
+    kind: str = "INTERNAL",
+) -> contextlib.AbstractContextManager[Span | None]:
+    """A span around a block, child of the ``traceparent`` a record kept (a job's, from its
+    submission) and current meanwhile; nothing when tracing is off or there is none."""
+    if _state.tracer is None or not parent:
+        return _NOTHING
+    context = context_of(parent)
+    if context is None:
+        return _NOTHING
+    return _span(_state.tracer, name, attributes, kind, context)
 
 
 def _current_recording() -> bool:

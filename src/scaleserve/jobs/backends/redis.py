@@ -229,7 +229,9 @@ def _submission(job: Job, model: int) -> list[Any]:
     field/value pairs, then its items' stream entries."""
     payloads = job.item_payloads()
     items = [
-        redis_wire.job_item_fields(p, job.deadline_at, job.created_at, job.id, index)
+        redis_wire.job_item_fields(
+            p, job.deadline_at, job.created_at, job.id, index, trace=job.trace or ""
+        )
         for index, p in enumerate(payloads)
     ]
     record = _record_fields(job, len(payloads))
@@ -249,6 +251,8 @@ def _record_fields(job: Job, items: int) -> list[Any]:
     }
     if job.webhook_url is not None:
         record["webhook_url"] = job.webhook_url
+    if job.trace:
+        record["trace"] = job.trace
     return [value for pair in record.items() for value in pair]
 
 
@@ -277,4 +281,5 @@ def _job(job_id: str, fields: dict[bytes, bytes]) -> Job:
         error=text(b"error"),
         webhook_url=text(b"webhook_url"),
         expires_at=number(b"expires_at"),
+        trace=text(b"trace"),
     )

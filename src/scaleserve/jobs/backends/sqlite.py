@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     error TEXT,
     webhook_url TEXT,
     expires_at REAL,
-    last_seq INTEGER NOT NULL DEFAULT 0
+    last_seq INTEGER NOT NULL DEFAULT 0,
+    trace TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_unfinished ON jobs (status, created_at)
     WHERE status IN ('queued', 'running');
@@ -49,7 +50,7 @@ CREATE TABLE IF NOT EXISTS job_events (
 _IDS_PER_QUERY = 500  # well under SQLite's limit on a statement's parameters
 _COLUMNS = (
     "id, tenant, model, status, inputs, created_at, deadline_at, attempts, started_at,"
-    " finished_at, outputs, error_code, error, webhook_url, expires_at"
+    " finished_at, outputs, error_code, error, webhook_url, expires_at, trace"
 )
 
 
@@ -62,6 +63,15 @@ class SqliteJobStore:
 
     async def open(self) -> None:
         await self._file.open()
+        await self._add_trace_column()
+
+    async def _add_trace_column(self) -> None:
+        """A job store made before jobs kept their trace gets the column (empty)."""
+        async with self._file.conn().execute("PRAGMA table_info(jobs)") as rows:
+            columns = {row[1] for row in await rows.fetchall()}
+        if "trace" not in columns:
+            async with self._file.transaction() as db:
+                await db.execute("ALTER TABLE jobs ADD COLUMN trace TEXT")
 
     async def close(self) -> None:
         await self._file.close()
@@ -70,7 +80,7 @@ class SqliteJobStore:
         """Record new queued jobs in one transaction: all of them or none."""
         async with self._file.transaction() as db:
             await db.executemany(
-                f"INSERT INTO jobs ({_COLUMNS}, last_seq) VALUES ({', '.join('?' * 16)})",
+                f"INSERT INTO jobs ({_COLUMNS}, last_seq) VALUES ({', '.join('?' * 17)})",
                 [(*_row(job), 1) for job in jobs],
             )
             await db.executemany(
@@ -243,6 +253,7 @@ def _row(job: Job) -> tuple[Any, ...]:
         job.error,
         job.webhook_url,
         job.expires_at,
+        job.trace,
     )
 
 
@@ -263,6 +274,7 @@ def _job(row: sqlite3.Row | tuple[Any, ...]) -> Job:
         error,
         webhook_url,
         expires_at,
+        trace,
     ) = row
     return Job(
         id=job_id,
@@ -280,4 +292,5 @@ def _job(row: sqlite3.Row | tuple[Any, ...]) -> Job:
         error=error,
         webhook_url=webhook_url,
         expires_at=expires_at,
+        trace=trace,
     )

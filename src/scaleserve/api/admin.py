@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
@@ -20,11 +20,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 import scaleserve
 from scaleserve.api import cache_routes, problems, registry_routes
 from scaleserve.api.protocol_route import protocol_route
-from scaleserve.api.routes import metrics_route
+from scaleserve.api.routes import Gauges, metrics_route, metrics_text
+from scaleserve.api.tracing_middleware import FASTAPI_TELEMETRY
 from scaleserve.api.usage import Grouping, UsageReport, usage_report
 from scaleserve.cache.result_cache import ResultCache
 from scaleserve.errors import RequestError, UnknownTenant
 from scaleserve.model.spec import ModelSpec
+from scaleserve.observe import dashboard
 from scaleserve.queue.broker import Broker
 from scaleserve.registry.registry import Registry
 from scaleserve.tenancy import admin
@@ -71,8 +73,14 @@ def build_admin_app(
     host: str,
     *,
     registry: Registry | None = None,
+    dashboard_extras: dashboard.ReadExtras | None = None,
+    gauges: Gauges | None = None,
 ) -> FastAPI:
-    app = FastAPI(title="scaleserve admin", version=scaleserve.__version__)
+    """``dashboard_extras``: more for the dashboard's snapshots, merged over its own;
+    ``gauges``: the autoscaler's live gauges, for ``/metrics`` and the dashboard."""
+    app = FastAPI(
+        title="scaleserve admin", version=scaleserve.__version__, telemetry=FASTAPI_TELEMETRY
+    )
     app.add_middleware(_AddressedHere, allowed=frozenset([*LOCAL_NAMES, host]))
 
     async def admin_only(request: Request) -> None:
@@ -86,9 +94,11 @@ def build_admin_app(
     app.include_router(_tenant_routes(gate), dependencies=guarded)
     app.include_router(_usage_routes(gate, specs), dependencies=guarded)
     app.include_router(cache_routes.build_router(cache), dependencies=guarded)
-    app.include_router(metrics_route(specs, broker), dependencies=guarded)
+    app.include_router(metrics_route(specs, broker, gauges), dependencies=guarded)
     if registry is not None:
         app.include_router(registry_routes.build_router(registry), dependencies=guarded)
+    extras = _dashboard_extras(gate, specs, registry, dashboard_extras)
+    _mount_dashboard(app, gate, metrics_text(specs, broker, gauges), extras)
     problems.install_handlers(app)
     return app
 
@@ -206,3 +216,40 @@ def _key(key: ApiKey) -> dict[str, Any]:
 
 def _new_key(new: admin.NewKey) -> dict[str, Any]:
     return {**_key(new.record), "key": new.key}
+
+
+def _mount_dashboard(
+    app: FastAPI, gate: Gate, text: Callable[[], bytes], extras: dashboard.ReadExtras
+) -> None:
+    """``/admin/dashboard``; ``app.state.dashboard`` is its sampler, to close before the
+    listener stops (it ends the open pages' event streams)."""
+    sampler = dashboard.Sampler(dashboard.DashboardFeed(text, extras))
+    app.state.dashboard = sampler
+    router = dashboard.build_router(
+        sampler, gate.authenticate_admin, problems.problem_response, version=scaleserve.__version__
+    )
+    app.include_router(router)
+
+
+def _dashboard_extras(
+    gate: Gate,
+    specs: Sequence[ModelSpec],
+    registry: Registry | None,
+    more: dashboard.ReadExtras | None,
+) -> dashboard.ReadExtras:
+    """Rollouts, each tenant's usage today, then ``more`` over them (drift comes from the
+    metrics, in the feed)."""
+    by_name = {spec.name: spec for spec in specs}
+
+    async def read() -> dict[str, Any]:
+        today = time.strftime("%Y-%m-%d", time.gmtime())
+        usage = await usage_report(gate, None, by_name, since=today, until=today, group="total")
+        states = [await registry.state(m) for m in await registry.models()] if registry else []
+        extras = {
+            "rollouts": dashboard.rollout_rows(states),
+            "usage_today": dashboard.usage_by_tenant(usage.data),
+            "recent_errors": [],
+        }
+        return {**extras, **await more()} if more else extras
+
+    return read

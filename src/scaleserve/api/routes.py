@@ -96,36 +96,43 @@ Gauges = Callable[[], dict[str, dict[str, float]]]
 """More live gauges ``{model: {name: value}}`` (the autoscaler's desired and current)."""
 
 
-def metrics_route(
+def metrics_text(
     specs: Iterable[ModelSpec], broker: Broker, gauges: Gauges | None = None
-) -> APIRouter:
+) -> Callable[[], bytes]:
+    """The text ``/metrics`` serves: every process's metrics, the live queue and worker
+    gauges (and ``gauges``, the autoscaler's), and the models' SLO targets."""
     specs = list(specs)
     versions = {spec.name: spec.version for spec in specs}
-    names = list(versions)
     targets = metrics.SloTargets(
         {spec.name: (spec.slo_latency_ms, spec.slo_availability) for spec in specs}
     )
+
+    def live() -> dict[str, dict[str, float]]:
+        values: dict[str, dict[str, float]] = {
+            name: {
+                "queue_depth": broker.depth(name),
+                "queue_queued": broker.queued(name),
+                "workers_ready": broker.ready_workers(name),
+            }
+            for name in versions
+        }
+        for name, more in (gauges() if gauges else {}).items():
+            values.setdefault(name, {}).update(more)
+        return values
+
+    return lambda: metrics.render(metrics.LiveGauges(live, versions), targets)
+
+
+def metrics_route(
+    specs: Iterable[ModelSpec], broker: Broker, gauges: Gauges | None = None
+) -> APIRouter:
+    text = metrics_text(specs, broker, gauges)
     router = APIRouter()
 
     @router.get("/metrics", tags=["health"], response_class=Response)
-    async def metrics_text() -> Response:
+    async def metrics_text_route() -> Response:
         """Prometheus metrics of the gateway and all its workers."""
-
-        def live() -> dict[str, dict[str, float]]:
-            values: dict[str, dict[str, float]] = {
-                name: {
-                    "queue_depth": broker.depth(name),
-                    "queue_queued": broker.queued(name),
-                    "workers_ready": broker.ready_workers(name),
-                }
-                for name in names
-            }
-            for name, more in (gauges() if gauges else {}).items():
-                values.setdefault(name, {}).update(more)
-            return values
-
-        text = metrics.render(metrics.LiveGauges(live, versions), targets)
-        return Response(text, media_type=PROMETHEUS_MEDIA_TYPE)
+        return Response(text(), media_type=PROMETHEUS_MEDIA_TYPE)
 
     return router
 

@@ -109,6 +109,7 @@ async def serve(
             cache,
             settings.tenancy.admin_host,
             registry=registry.registry,
+            gauges=scaling.gauges if scaling else None,
         )
         admin = _server(settings, admin_app, settings.tenancy.admin_host, settings.admin_port)
         await supervisor.start()
@@ -121,6 +122,7 @@ async def serve(
         try:
             await server.serve()
         finally:
+            await admin_app.state.dashboard.close()  # open pages would hold the stop
             admin.should_exit = True
             await admin_task
             log.info("gateway stopped; draining workers")

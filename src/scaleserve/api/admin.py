@@ -18,7 +18,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 import scaleserve
-from scaleserve.api import cache_routes, problems, registry_routes
+from scaleserve.api import cache_routes, drift_routes, problems, registry_routes
 from scaleserve.api.protocol_route import protocol_route
 from scaleserve.api.routes import Gauges, metrics_route, metrics_text
 from scaleserve.api.tracing_middleware import FASTAPI_TELEMETRY
@@ -27,6 +27,7 @@ from scaleserve.cache.result_cache import ResultCache
 from scaleserve.errors import RequestError, UnknownTenant
 from scaleserve.model.spec import ModelSpec
 from scaleserve.observe import dashboard
+from scaleserve.observe.drift_watch import DriftWatch
 from scaleserve.queue.broker import Broker
 from scaleserve.registry.registry import Registry
 from scaleserve.tenancy import admin
@@ -75,6 +76,7 @@ def build_admin_app(
     registry: Registry | None = None,
     dashboard_extras: dashboard.ReadExtras | None = None,
     gauges: Gauges | None = None,
+    drift: DriftWatch | None = None,
 ) -> FastAPI:
     """``dashboard_extras``: more for the dashboard's snapshots, merged over its own;
     ``gauges``: the autoscaler's live gauges, for ``/metrics`` and the dashboard."""
@@ -94,11 +96,14 @@ def build_admin_app(
     app.include_router(_tenant_routes(gate), dependencies=guarded)
     app.include_router(_usage_routes(gate, specs), dependencies=guarded)
     app.include_router(cache_routes.build_router(cache), dependencies=guarded)
-    app.include_router(metrics_route(specs, broker, gauges), dependencies=guarded)
+    collectors = [drift.collector] if drift else []
+    app.include_router(metrics_route(specs, broker, gauges, collectors), dependencies=guarded)
+    if drift is not None:
+        app.include_router(drift_routes.build_router(drift), dependencies=guarded)
     if registry is not None:
         app.include_router(registry_routes.build_router(registry), dependencies=guarded)
     extras = _dashboard_extras(gate, specs, registry, dashboard_extras)
-    _mount_dashboard(app, gate, metrics_text(specs, broker, gauges), extras)
+    _mount_dashboard(app, gate, metrics_text(specs, broker, gauges, collectors), extras)
     problems.install_handlers(app)
     return app
 

@@ -22,6 +22,7 @@ from scaleserve.api.tracing_middleware import FASTAPI_TELEMETRY, TracingMiddlewa
 from scaleserve.cache.result_cache import ResultCache
 from scaleserve.model.spec import ModelSpec
 from scaleserve.observe import tracing
+from scaleserve.observe.drift_watch import DriftWatch
 from scaleserve.queue.broker import Broker
 from scaleserve.settings import GatewaySettings
 from scaleserve.tenancy.gate import Gate
@@ -37,12 +38,14 @@ def create_app(
     cache: ResultCache | None = None,
     routing: bool = False,
     gauges: Gauges | None = None,
+    drift: DriftWatch | None = None,
 ) -> ASGIApp:
     """The gateway's ASGI app for ``specs`` served through ``broker`` (and ``jobs``, when given).
 
     The lifecycles of the broker and the job store belong to the caller: the app only uses them.
     ``routing``: some models are registry models with versions chosen per request.
     ``gauges``: more live gauges per model for ``/metrics`` (the autoscaler's).
+    ``drift``: the drift monitors the predict route feeds (models that ask for them).
     """
     app = FastAPI(
         title="scaleserve",
@@ -51,14 +54,14 @@ def create_app(
         telemetry=FASTAPI_TELEMETRY,
     )
     app.state.specs_by_name = {spec.name: spec for spec in specs}
-    routes.include(app, specs, broker, gauges)
+    routes.include(app, specs, broker, gauges, [drift.collector] if drift else [])
     app.include_router(usage.build_router())
     app.include_router(streaming_route.build_router(specs, broker, settings))
     app.include_router(oip_routes.build_router(specs, broker, settings))
     app.include_router(openai_routes.build_router(specs, broker, settings))
     # Without a cache from the caller, cached models get a memory-only one (it needs no start).
     cache = cache or ResultCache(specs, broker)
-    shortcuts: list[Shortcut] = [PredictHandler(specs, broker, settings, cache)]
+    shortcuts: list[Shortcut] = [PredictHandler(specs, broker, settings, cache, drift)]
     if jobs is not None:
         app.include_router(job_routes.build_router(jobs, settings.max_body_bytes))
         app.include_router(batch_routes.build_router(jobs, settings.max_body_bytes))

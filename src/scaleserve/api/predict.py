@@ -46,6 +46,7 @@ from scaleserve.settings import GatewaySettings
 if TYPE_CHECKING:
     from scaleserve.cache.readthrough import ModelCache
     from scaleserve.cache.result_cache import ResultCache
+    from scaleserve.observe.drift_watch import DriftWatch
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +114,10 @@ class PredictHandler:
         broker: Broker,
         settings: GatewaySettings,
         cache: ResultCache | None = None,
+        drift: DriftWatch | None = None,
     ) -> None:
         tenants = TenantLabels.from_env()
+        self._drift = drift
         self._endpoints = {
             spec.name: ModelEndpoint(spec, tenants, cache.for_model(spec.name) if cache else None)
             for spec in specs
@@ -206,13 +209,19 @@ class PredictHandler:
     async def _compute(
         self, endpoint: ModelEndpoint, ask: _Ask
     ) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+        name = endpoint.spec.name
         if endpoint.cache is None:
-            outputs = await self._broker.submit(endpoint.spec.name, ask.payloads, ask.timeout_s)
-            return endpoint.render(outputs), _JSON_HEADERS
-        answer = await endpoint.cache.answer(
-            ask.payloads, ask.timeout_s, tenant=ask.tenant, control=ask.control
-        )
-        return endpoint.render(answer.outputs), [*_JSON_HEADERS, (b"x-cache", answer.x_cache)]
+            outputs = await self._broker.submit(name, ask.payloads, ask.timeout_s)
+            headers = _JSON_HEADERS
+        else:
+            answer = await endpoint.cache.answer(
+                ask.payloads, ask.timeout_s, tenant=ask.tenant, control=ask.control
+            )
+            outputs, headers = answer.outputs, [*_JSON_HEADERS, (b"x-cache", answer.x_cache)]
+        if self._drift is not None and self._drift.watches(name):
+            version = answered_version(name, endpoint.spec.version)
+            self._drift.observe(name, version, ask.payloads, outputs)
+        return endpoint.render(outputs), headers
 
     def _timeout_s(self, spec: ModelSpec, raw: str | None) -> float:
         return requested_timeout_s(raw, spec.timeout_s, self._settings.max_timeout_s)

@@ -4,11 +4,12 @@ the model a request names."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TypeVar
 
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
+from prometheus_client.registry import Collector
 from starlette.responses import Response
 
 from scaleserve.api.schemas import Liveness, ModelCard, ModelList, Problem, Readiness
@@ -97,10 +98,14 @@ Gauges = Callable[[], dict[str, dict[str, float]]]
 
 
 def metrics_text(
-    specs: Iterable[ModelSpec], broker: Broker, gauges: Gauges | None = None
+    specs: Iterable[ModelSpec],
+    broker: Broker,
+    gauges: Gauges | None = None,
+    collectors: Sequence[Collector] = (),
 ) -> Callable[[], bytes]:
     """The text ``/metrics`` serves: every process's metrics, the live queue and worker
-    gauges (and ``gauges``, the autoscaler's), and the models' SLO targets."""
+    gauges (and ``gauges``, the autoscaler's), the models' SLO targets and ``collectors``
+    (the drift monitors')."""
     specs = list(specs)
     versions = {spec.name: spec.version for spec in specs}
     targets = metrics.SloTargets(
@@ -120,13 +125,16 @@ def metrics_text(
             values.setdefault(name, {}).update(more)
         return values
 
-    return lambda: metrics.render(metrics.LiveGauges(live, versions), targets)
+    return lambda: metrics.render(metrics.LiveGauges(live, versions), targets, *collectors)
 
 
 def metrics_route(
-    specs: Iterable[ModelSpec], broker: Broker, gauges: Gauges | None = None
+    specs: Iterable[ModelSpec],
+    broker: Broker,
+    gauges: Gauges | None = None,
+    collectors: Sequence[Collector] = (),
 ) -> APIRouter:
-    text = metrics_text(specs, broker, gauges)
+    text = metrics_text(specs, broker, gauges, collectors)
     router = APIRouter()
 
     @router.get("/metrics", tags=["health"], response_class=Response)
@@ -138,8 +146,12 @@ def metrics_route(
 
 
 def include(
-    app: FastAPI, specs: Iterable[ModelSpec], broker: Broker, gauges: Gauges | None = None
+    app: FastAPI,
+    specs: Iterable[ModelSpec],
+    broker: Broker,
+    gauges: Gauges | None = None,
+    collectors: Sequence[Collector] = (),
 ) -> None:
     specs = list(specs)
     app.include_router(build_router(specs, broker))
-    app.include_router(metrics_route(specs, broker, gauges))
+    app.include_router(metrics_route(specs, broker, gauges, collectors))

@@ -72,6 +72,9 @@ class Model:
     slo_availability: ClassVar[float | None] = None
     """The availability target (e.g. 0.999): exported as
     ``scaleserve_slo_availability_ratio`` for the shipped error-budget burn-rate alerts."""
+    drift: ClassVar[Any] = False
+    """Watch inputs and outputs for drift: ``True`` (defaults), or a
+    ``scaleserve.observe.drift.DriftSpec`` for fields, thresholds and window sizes."""
     agreement: ClassVar[Any] = "equal"
     """How a shadowed candidate version's output is compared with the stable version's during
     a rollout: ``"equal"``, ``"cosine>=0.99"`` (vectors), ``"field:label"`` (the same value

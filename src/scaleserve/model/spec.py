@@ -19,6 +19,9 @@ from scaleserve.model.base import Model
 from scaleserve.model.tasks import Generation, GenerationChunk, GenerationRequest, Task
 from scaleserve.scale.autoscale import Autoscale
 
+if typing.TYPE_CHECKING:
+    from scaleserve.observe.drift.spec import DriftSpec
+
 MODEL_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _SEQUENCE_ORIGINS = (list, collections.abc.Sequence, collections.abc.Iterable)
 _STREAM_ORIGINS = (
@@ -56,6 +59,7 @@ class _Settings(BaseModel):
     half_precision: bool = False
     slo_latency_ms: float | None = Field(default=None, gt=0, le=3_600_000)
     slo_availability: float | None = Field(default=None, gt=0, lt=1)
+    drift: Any = False  # True, False or a DriftSpec: checked by _drift_spec
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,8 @@ class ModelSpec:
     """The p95 latency the model should answer within (alerts compare with it)."""
     slo_availability: float | None = None
     """The share of requests that should succeed (error budget burn rates use it)."""
+    drift: DriftSpec | None = None
+    """How the gateway watches this model's inputs and outputs for drift (``None``: not)."""
     lane: str = ""
     """The queue of this version when it is one of several of a registry model
     (``name@version``); empty: the model has one queue, named as the model."""
@@ -120,8 +126,9 @@ class ModelSpec:
             chunk_type=chunk_type,
             cache=settings.cache,
             autoscale=settings.autoscale,
+            drift=_drift_spec(settings.drift),
             target=target,
-            **settings.model_dump(exclude={"cache", "autoscale"}),
+            **settings.model_dump(exclude={"cache", "autoscale", "drift"}),
         )
         return dataclasses.replace(spec, task=_task(spec))
 
@@ -178,12 +185,27 @@ def _validated_settings(model_class: type[Model]) -> _Settings:
         "half_precision": model_class.half_precision,
         "slo_latency_ms": model_class.slo_latency_ms,
         "slo_availability": model_class.slo_availability,
+        "drift": model_class.drift,
     }
     try:
         return _Settings.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"{model_class.__name__} has invalid settings: {problems}") from None
+
+
+def _drift_spec(drift: Any) -> DriftSpec | None:
+    """The model's drift settings; the statistics libraries load only for a model that
+    asks for them."""
+    if drift is False or drift is None:
+        return None
+    from scaleserve.observe.drift.spec import DriftSpec
+
+    if drift is True:
+        return DriftSpec()
+    if isinstance(drift, DriftSpec):
+        return drift
+    raise ConfigError(f"drift must be True, False or a DriftSpec, not {drift!r}")
 
 
 def _item_types(model_class: type[Model]) -> tuple[Any, Any]:

@@ -29,6 +29,7 @@ from scaleserve.api.app import create_app
 from scaleserve.cache.result_cache import ResultCache
 from scaleserve.errors import ConfigError
 from scaleserve.model.spec import ModelSpec
+from scaleserve.observe.drift_watch import DriftWatch
 from scaleserve.observe.logs import log_format
 from scaleserve.scale.autoscaler import gpu_assigner, local_autoscaler
 from scaleserve.scale.capacity import Capacity
@@ -91,6 +92,7 @@ async def serve(
             registry.pools.scale_with(scaling)
         specs = parts.specs
         await _first_start(settings, parts.gate)
+        drift = DriftWatch(specs) if any(spec.drift for spec in specs) else None
         app = create_app(
             specs,
             parts.broker,
@@ -100,6 +102,7 @@ async def serve(
             cache=cache,
             routing=bool(models),
             gauges=scaling.gauges if scaling else None,
+            drift=drift,
         )
         server = _server(settings, app, settings.gateway.host, settings.gateway.port)
         admin_app = build_admin_app(
@@ -110,6 +113,7 @@ async def serve(
             settings.tenancy.admin_host,
             registry=registry.registry,
             gauges=scaling.gauges if scaling else None,
+            drift=drift,
         )
         admin = _server(settings, admin_app, settings.tenancy.admin_host, settings.admin_port)
         await supervisor.start()

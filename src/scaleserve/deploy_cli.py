@@ -1,4 +1,5 @@
-"""``scaleserve deploy kubernetes TARGETS --out DIR``: render a deployment's manifests."""
+"""``scaleserve deploy kubernetes TARGETS --out DIR``: render a deployment's manifests;
+``scaleserve deploy monitoring --out DIR``: the shipped alerting rules and dashboard."""
 
 from __future__ import annotations
 
@@ -40,6 +41,25 @@ def kubernetes(
         raise typer.Exit(2) from None
     typer.echo(f"wrote {len(written)} files under {out}; apply with: "
                f"kubectl apply -k {out}/overlays/production")  # fmt: skip
+
+
+@app.command()
+def monitoring(
+    out: Annotated[Path, typer.Option(help="Folder to write the files into.")],
+) -> None:
+    """The Prometheus rules (alerts, SLO burn rates) and the Grafana dashboard shipped with
+    scaleserve: load rules.yml into Prometheus, import dashboard.json into Grafana."""
+    from scaleserve.observe.monitoring import monitoring_files
+
+    files = monitoring_files()
+    out.mkdir(parents=True, exist_ok=True)
+    for name, source in (
+        ("rules.yml", files.rules),
+        ("rules_test.yml", files.rules_test),
+        ("dashboard.json", files.dashboard),
+    ):
+        (out / name).write_text(source.read_text())
+    typer.echo(f"wrote rules.yml, rules_test.yml and dashboard.json under {out}")
 
 
 def _served(targets: list[str], data_dir: str | None) -> list[Any]:

@@ -461,3 +461,15 @@ def test_dashboard_legends_name_labels_the_queries_keep() -> None:
             available = set().union(*(known[name] for name in metric_names(expr)))
             legend = set(re.findall(r"\{\{\s*(\w+)\s*\}\}", target.get("legendFormat", "")))
             assert legend <= available, f"{panel['title']}: legend uses {legend - available}"
+
+
+def test_the_cli_writes_the_shipped_files(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from scaleserve.cli import app
+
+    result = CliRunner().invoke(app, ["deploy", "monitoring", "--out", str(tmp_path / "m")])
+    assert result.exit_code == 0, result.output
+    written = sorted(p.name for p in (tmp_path / "m").iterdir())
+    assert written == ["dashboard.json", "rules.yml", "rules_test.yml"]
+    assert (tmp_path / "m" / "rules.yml").read_text() == monitoring_files().rules.read_text()

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from scaleserve.queue.backends.redis_scripts import SCRIPTS
 from scaleserve.queue.backends.redis_source import RedisSourceSettings, RedisWorkSource
 from scaleserve.queue.backends.redis_wire import GROUP
 from scaleserve.redis_keys import RedisKeys
-from scaleserve.worker import runtime
+from scaleserve.worker import accelerator_metrics, runtime
 from scaleserve.worker.health import start_beating
 from scaleserve.worker.loop import batch_policy, work_loop
 from scaleserve.worker.orphan import exit_with_supervisor
@@ -104,11 +105,14 @@ async def serve(spec: ModelSpec, model: Model, args: argparse.Namespace) -> int:
     stop = GracefulStop(asyncio.get_running_loop(), source, grace_s(), hand_back)
     stop.install()
     beating = start_beating()
+    stop_metrics = threading.Event()
+    accelerator_metrics.start(spec, stop_metrics)
     try:
         await work_loop(source, runner, batch_policy(spec))
     except (asyncio.IncompleteReadError, *REDIS_ERRORS) as exc:
         log.warning("lost the queue (%r); worker %d of %r exits", exc, os.getpid(), spec.name)
     finally:
+        stop_metrics.set()
         if beating is not None:
             beating.cancel()
         await (source.leave() if isinstance(source, RedisWorkSource) else source.close())

@@ -587,3 +587,8 @@ async def test_the_event_stream_moves_with_traffic(
     assert probe["p50_s"] <= probe["p95_s"] <= probe["p99_s"]
     used = {u["tenant"]: u for u in snapshot["usage_today"]}
     assert used["default"]["requests"] > 0
+    [latest, *_] = snapshot["recent_errors"]
+    assert latest["model"] == "probe"
+    assert latest["code"] == 500
+    assert latest["tenant"] == "default"
+    assert "asked to fail" in latest["detail"]

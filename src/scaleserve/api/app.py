@@ -23,6 +23,7 @@ from scaleserve.cache.result_cache import ResultCache
 from scaleserve.model.spec import ModelSpec
 from scaleserve.observe import tracing
 from scaleserve.observe.drift_watch import DriftWatch
+from scaleserve.observe.recent_errors import RecentErrors
 from scaleserve.queue.broker import Broker
 from scaleserve.settings import GatewaySettings
 from scaleserve.tenancy.gate import Gate
@@ -39,6 +40,7 @@ def create_app(
     routing: bool = False,
     gauges: Gauges | None = None,
     drift: DriftWatch | None = None,
+    errors: RecentErrors | None = None,
 ) -> ASGIApp:
     """The gateway's ASGI app for ``specs`` served through ``broker`` (and ``jobs``, when given).
 
@@ -46,6 +48,7 @@ def create_app(
     ``routing``: some models are registry models with versions chosen per request.
     ``gauges``: more live gauges per model for ``/metrics`` (the autoscaler's).
     ``drift``: the drift monitors the predict route feeds (models that ask for them).
+    ``errors``: where the predict route keeps its latest 5xx answers (for the dashboard).
     """
     app = FastAPI(
         title="scaleserve",
@@ -61,7 +64,9 @@ def create_app(
     app.include_router(openai_routes.build_router(specs, broker, settings))
     # Without a cache from the caller, cached models get a memory-only one (it needs no start).
     cache = cache or ResultCache(specs, broker)
-    shortcuts: list[Shortcut] = [PredictHandler(specs, broker, settings, cache, drift)]
+    shortcuts: list[Shortcut] = [
+        PredictHandler(specs, broker, settings, cache, drift=drift, errors=errors)
+    ]
     if jobs is not None:
         app.include_router(job_routes.build_router(jobs, settings.max_body_bytes))
         app.include_router(batch_routes.build_router(jobs, settings.max_body_bytes))

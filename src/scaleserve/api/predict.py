@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from scaleserve.cache.readthrough import ModelCache
     from scaleserve.cache.result_cache import ResultCache
     from scaleserve.observe.drift_watch import DriftWatch
+    from scaleserve.observe.recent_errors import RecentErrors
 
 log = logging.getLogger(__name__)
 
@@ -114,10 +115,13 @@ class PredictHandler:
         broker: Broker,
         settings: GatewaySettings,
         cache: ResultCache | None = None,
+        *,
         drift: DriftWatch | None = None,
+        errors: RecentErrors | None = None,
     ) -> None:
         tenants = TenantLabels.from_env()
         self._drift = drift
+        self._errors = errors
         self._endpoints = {
             spec.name: ModelEndpoint(spec, tenants, cache.for_model(spec.name) if cache else None)
             for spec in specs
@@ -146,14 +150,15 @@ class PredictHandler:
         started = time.perf_counter()
         counted = endpoint.metrics
         counted.in_flight.inc()
-        items = 0
+        items, failure = 0, ""
         try:
             body, headers, items = await self._predict(endpoint, scope, receive)
         except ScaleserveError as exc:
-            status = await send_problem(send, exc, _versions())
+            status, failure = await send_problem(send, exc, _versions()), str(exc)
         except Exception:  # a bug of ours must still answer, in JSON, and keep serving
             log.exception("predict on %r failed unexpectedly", name)
             status = await send_problem(send, None, _versions())
+            failure = "internal error (see the gateway's log)"
         else:
             status = 200
             await send_response(send, status, body, headers)
@@ -162,6 +167,8 @@ class PredictHandler:
         version = answered_version(name, endpoint.spec.version)
         took_s = time.perf_counter() - started
         counted.record(version, _tenant(scope), status, items, took_s)
+        if status >= 500 and self._errors is not None:
+            self._errors.add(name, version, _tenant(scope), status, failure)
 
     async def _predict(
         self, endpoint: ModelEndpoint, scope: Scope, receive: Receive

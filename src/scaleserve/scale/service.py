@@ -18,7 +18,7 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import uvicorn
@@ -31,6 +31,7 @@ from scaleserve.errors import ConfigError
 from scaleserve.model.spec import ModelSpec
 from scaleserve.observe.drift_watch import DriftWatch
 from scaleserve.observe.logs import log_format
+from scaleserve.observe.recent_errors import RecentErrors
 from scaleserve.scale.autoscaler import gpu_assigner, local_autoscaler
 from scaleserve.scale.capacity import Capacity
 from scaleserve.scale.parts import gateway_parts
@@ -93,6 +94,7 @@ async def serve(
         specs = parts.specs
         await _first_start(settings, parts.gate)
         drift = DriftWatch(specs) if any(spec.drift for spec in specs) else None
+        errors = RecentErrors()
         app = create_app(
             specs,
             parts.broker,
@@ -103,6 +105,7 @@ async def serve(
             routing=bool(models),
             gauges=scaling.gauges if scaling else None,
             drift=drift,
+            errors=errors,
         )
         server = _server(settings, app, settings.gateway.host, settings.gateway.port)
         admin_app = build_admin_app(
@@ -114,6 +117,7 @@ async def serve(
             registry=registry.registry,
             gauges=scaling.gauges if scaling else None,
             drift=drift,
+            dashboard_extras=_dashboard_extras(errors),
         )
         admin = _server(settings, admin_app, settings.tenancy.admin_host, settings.admin_port)
         await supervisor.start()
@@ -133,6 +137,13 @@ async def serve(
             if scaling is not None:
                 await scaling.close()
             await supervisor.stop(drain_s)
+
+
+def _dashboard_extras(errors: RecentErrors) -> Callable[[], Awaitable[dict[str, Any]]]:
+    async def extras() -> dict[str, Any]:
+        return {"recent_errors": errors.rows()}
+
+    return extras
 
 
 def _server(settings: ServeSettings, app: ASGIApp, host: str, port: int) -> uvicorn.Server:

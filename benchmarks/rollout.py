@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -40,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks import wrk_load  # noqa: E402
 from benchmarks.report import table  # noqa: E402
+from benchmarks.rounds import rotated_rounds  # noqa: E402
 
 from scaleserve.testing import Service, embedded_registry, running_service  # noqa: E402
 
@@ -87,7 +87,6 @@ def overhead(rounds: int, duration_s: int, scratch: Path) -> dict[str, list[floa
     that each round compares runs seconds apart (this machine's speed drifts by up to 2x
     over minutes)."""
     script = wrk_load.write_script(scratch / "echo.lua", [f"item-{i}" for i in range(200)])
-    rates: dict[str, list[float]] = {label: [] for label, *_ in CONFIGS}
     with contextlib.ExitStack() as stack:
         running: dict[str, Service] = {}
         for label, target, versions, workers in CONFIGS:
@@ -97,20 +96,7 @@ def overhead(rounds: int, duration_s: int, scratch: Path) -> dict[str, list[floa
             running[label] = stack.enter_context(service(target, data_dir, workers))
             if label.startswith("canary"):
                 asyncio.run(_start_canary(running[label]))
-        labels = list(running)
-        for round_ in range(rounds):
-            order = labels[round_ % len(labels) :] + labels[: round_ % len(labels)]
-            for label in order:  # rotated: no configuration always runs first
-                served = running[label]
-                url = f"{served.base_url}/v1/models/echo/predict"
-                os.environ["BENCH_AUTHORIZATION"] = f"Bearer {served.api_key}"  # wrk's script
-                wrk_load.run(url, script, 64, 1)  # warm-up, discarded
-                result = wrk_load.run(url, script, 64, duration_s)
-                if result.failures:
-                    raise RuntimeError(f"{label}: {result.failures} requests failed")
-                rates[label].append(result.requests_per_s)
-                print(f"  round {round_ + 1} {label}: {result.requests_per_s:,.0f} req/s")
-    return rates
+        return rotated_rounds(running, script, rounds, duration_s)
 
 
 async def _start_canary(running: Service) -> None:

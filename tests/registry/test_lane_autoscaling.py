@@ -17,7 +17,7 @@ SLEEPER = str(Path(__file__).parents[1] / "fixtures" / "autoscale_app.py") + ":S
 
 async def _lane_workers(client: httpx.AsyncClient) -> float:
     text = (await client.get("/metrics")).text
-    return metric_value(text, "scaleserve_workers_current", model="sleeper@1")
+    return metric_value(text, "scaleserve_workers_current", model="sleeper", version="1")
 
 
 async def test_a_versions_lane_scales_up_under_load(tmp_path: Path) -> None:

@@ -132,6 +132,10 @@ class LiveGauges(Collector):
 
     def collect(self) -> Iterable[Metric]:
         values = self._read()
+        laned = {queue.partition("@")[0] for queue in values if "@" in queue}
+        # A registry model's own queue sums its lanes: its lanes alone are exported, so a
+        # series is never counted twice (nor exported twice with the same labels).
+        values = {queue: v for queue, v in values.items() if queue not in laned}
         labels = {queue: self._labels(queue) for queue in values}
         for name, help_text in self.HELP.items():
             family = GaugeMetricFamily(f"scaleserve_{name}", help_text, labels=["model", "version"])

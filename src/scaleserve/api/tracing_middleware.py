@@ -40,15 +40,15 @@ class TracingMiddleware:
         if scope["type"] != "http" or tracer is None or scope["path"] in UNTRACED_PATHS:
             await self.app(scope, receive, send)
             return
-        parent = tracing.extract(_headers(scope))
+        parent = tracing.extract(_headers(scope)) if _carries_context(scope) else None
         method = scope["method"]
-        with tracer.start_as_current_span(
-            method,
-            context=parent,
-            kind=tracing.kind("SERVER"),
-            attributes=_request_attributes(scope),
-        ) as span:
-            reply = _Reply(send, span, time.perf_counter())
+        span = tracer.start_span(method, context=parent, kind=tracing.kind("SERVER"))
+        if not span.is_recording():  # not sampled: nothing to note, nothing to carry on
+            await self.app(scope, receive, send)
+            return
+        span.set_attributes(_request_attributes(scope))
+        reply = _Reply(send, span, time.perf_counter())
+        with tracing.use(span):
             try:
                 await self.app(scope, receive, reply.send)
             finally:
@@ -57,6 +57,10 @@ class TracingMiddleware:
                     span.update_name(f"{method} {route}")
                     span.set_attribute("http.route", route)
                 _describe_caller(span, scope)
+
+
+def _carries_context(scope: Scope) -> bool:
+    return any(name in _CONTEXT_HEADERS for name, _ in scope["headers"])
 
 
 class _Reply:
@@ -87,11 +91,14 @@ class _Reply:
             self._span.set_status(Status(StatusCode.ERROR))
 
 
+_CONTEXT_HEADERS = frozenset({b"traceparent", b"tracestate", b"baggage"})
+
+
 def _headers(scope: Scope) -> dict[str, str]:
     return {
         name.decode("latin-1"): value.decode("latin-1")
         for name, value in scope["headers"]
-        if name in (b"traceparent", b"tracestate", b"baggage")
+        if name in _CONTEXT_HEADERS
     }
 
 

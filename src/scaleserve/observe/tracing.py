@@ -186,6 +186,14 @@ def current_traceparent() -> str:
     return traceparent(trace.get_current_span())
 
 
+def use(span: Span) -> contextlib.AbstractContextManager[Span]:
+    """``span`` as the current span around a block, ended (failed, if the block raised) as
+    the block ends."""
+    from opentelemetry import trace
+
+    return trace.use_span(span, end_on_exit=True, record_exception=True)
+
+
 def end(span: Span | None) -> None:
     if span is not None:
         span.end()

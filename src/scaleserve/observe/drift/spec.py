@@ -41,7 +41,7 @@ class DriftSpec:
     reference_items: int = 4000
     window_items: int = 4000
     min_count: int = 1000
-    max_items_per_s: float | None = 1000.0
+    max_items_per_s: float | None = 200.0
     max_fields: int = 64
     rearm_ratio: float = 0.8  # an alert re-arms once its score is below threshold * rearm_ratio
 

@@ -11,6 +11,8 @@ Domain code raises these; only ``scaleserve.api`` turns them into HTTP responses
     │   │   └── UnknownAlias    the model has no such alias
     │   ├── JobNotFound        no such job (or not the caller's)
     │   ├── JobNotCancellable  the job has started or ended
+    │   ├── UnknownCollection  no vector collection of that name (or not the caller's)
+    │   ├── TooManyItems       more items in one call than the route takes
     │   ├── InvalidInput       the body does not match the model's declared types
     │   │   └── MalformedJSON  the body is not JSON at all
     │   ├── JsonLimitExceeded  the body is JSON, nested too deep or with numbers too large
@@ -76,6 +78,22 @@ class UnknownModel(RequestError):
 class JobNotFound(RequestError):
     def __init__(self, job_id: str) -> None:
         super().__init__(f"no job {job_id[:64]!r}")
+
+
+class UnknownCollection(RequestError):
+    """No vector collection of that name belongs to the caller."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no collection named {name!r}")
+        self.name = name
+
+
+class TooManyItems(RequestError):
+    """More items in one call than the route takes."""
+
+    def __init__(self, what: str, limit: int) -> None:
+        super().__init__(f"at most {limit} {what} per call")
+        self.limit = limit
 
 
 class JobNotCancellable(RequestError):

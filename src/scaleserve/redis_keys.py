@@ -118,3 +118,8 @@ class RedisKeys:
     def in_flight(self, tenant: str) -> str:
         """Sorted set: the tenant's requests in flight, scored by when their lease expires."""
         return f"{self.prefix}:limit:{tenant}:inflight"
+
+    # -- features ----------------------------------------------------------------------------
+    def feature_row(self, tenant: str, view: str, entity: str) -> str:
+        """Hash: feature name -> event time and value, of one entity of a tenant's view."""
+        return f"{self.prefix}:features:{tenant}:{view}:{entity}"

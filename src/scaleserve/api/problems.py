@@ -20,6 +20,8 @@ _STATUS: dict[type[errors.ScaleserveError], tuple[int, str, str]] = {
     errors.InvalidModelName: (400, "Invalid model name", "invalid_model_name"),
     errors.UnknownModel: (404, "Unknown model", "unknown_model"),
     errors.JobNotFound: (404, "Job not found", "job_not_found"),
+    errors.UnknownCollection: (404, "Unknown collection", "unknown_collection"),
+    errors.TooManyItems: (413, "Too many items", "too_many_items"),
     errors.JobNotCancellable: (409, "Job not cancellable", "job_not_cancellable"),
     errors.MalformedJSON: (400, "Malformed JSON", "malformed_json"),
     errors.InvalidInput: (422, "Invalid input", "invalid_input"),

@@ -1,0 +1,1 @@
+"""The vector stores: embedded (usearch + SQLite) and PostgreSQL with pgvector."""

@@ -13,6 +13,7 @@ from scaleserve.errors import ConfigError
 from scaleserve.jobs.settings import JobSettings
 from scaleserve.registry.settings import RegistrySettings
 from scaleserve.tenancy.settings import TenancySettings
+from scaleserve.vectors.settings import VectorSettings
 
 ENV_PREFIX = "SCALESERVE_"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -87,6 +88,7 @@ class ServeSettings:
     cache: CacheSettings = field(default_factory=CacheSettings)
     tenancy: TenancySettings = field(default_factory=TenancySettings)
     registry: RegistrySettings = field(default_factory=RegistrySettings)
+    vectors: VectorSettings = field(default_factory=VectorSettings)
 
     @classmethod
     def from_env(cls, targets: Sequence[str], **overrides: Any) -> ServeSettings:
@@ -130,6 +132,7 @@ class ServeSettings:
             ),
             tenancy=tenancy,
             registry=registry_from_env(),
+            vectors=VectorSettings(url=_env("VECTORS_URL", None, str)),
         )
         settings = replace(settings, **rest)
         if settings.workers is not None and settings.workers < 1:

@@ -10,7 +10,15 @@ from starlette.types import ASGIApp
 import scaleserve
 from scaleserve.api import jobs as job_routes
 from scaleserve.api import jobs_batch as batch_routes
-from scaleserve.api import openai_routes, openapi, problems, routes, streaming_route, usage
+from scaleserve.api import (
+    openai_routes,
+    openapi,
+    problems,
+    routes,
+    streaming_route,
+    usage,
+    vector_routes,
+)
 from scaleserve.api.access_log import AccessLog, access_log_wanted
 from scaleserve.api.gateway import Gateway, Shortcut
 from scaleserve.api.jobs import JobsApi
@@ -18,6 +26,7 @@ from scaleserve.api.jobs_fast import JobShortcuts
 from scaleserve.api.oip import routes as oip_routes
 from scaleserve.api.predict import PredictHandler
 from scaleserve.api.routes import Gauges
+from scaleserve.api.text_embedder import TextEmbedder
 from scaleserve.api.tracing_middleware import FASTAPI_TELEMETRY, TracingMiddleware
 from scaleserve.cache.result_cache import ResultCache
 from scaleserve.model.spec import ModelSpec
@@ -27,6 +36,7 @@ from scaleserve.observe.recent_errors import RecentErrors
 from scaleserve.queue.broker import Broker
 from scaleserve.settings import GatewaySettings
 from scaleserve.tenancy.gate import Gate
+from scaleserve.vectors.store import VectorStore
 
 
 def create_app(
@@ -41,6 +51,7 @@ def create_app(
     gauges: Gauges | None = None,
     drift: DriftWatch | None = None,
     errors: RecentErrors | None = None,
+    vectors: VectorStore | None = None,
 ) -> ASGIApp:
     """The gateway's ASGI app for ``specs`` served through ``broker`` (and ``jobs``, when given).
 
@@ -49,6 +60,7 @@ def create_app(
     ``gauges``: more live gauges per model for ``/metrics`` (the autoscaler's).
     ``drift``: the drift monitors the predict route feeds (models that ask for them).
     ``errors``: where the predict route keeps its latest 5xx answers (for the dashboard).
+    ``vectors``: the tenants' vector collections (``/v1/collections``), opened by the caller.
     """
     app = FastAPI(
         title="scaleserve",
@@ -62,6 +74,9 @@ def create_app(
     app.include_router(streaming_route.build_router(specs, broker, settings))
     app.include_router(oip_routes.build_router(specs, broker, settings))
     app.include_router(openai_routes.build_router(specs, broker, settings))
+    if vectors is not None:
+        embedder = TextEmbedder(specs, broker)
+        app.include_router(vector_routes.build_router(vectors, embedder, settings.max_body_bytes))
     # Without a cache from the caller, cached models get a memory-only one (it needs no start).
     cache = cache or ResultCache(specs, broker)
     shortcuts: list[Shortcut] = [

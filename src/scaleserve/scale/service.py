@@ -18,7 +18,7 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
 import uvicorn
@@ -43,6 +43,7 @@ from scaleserve.settings import ServeSettings
 from scaleserve.tenancy.admin import bootstrap
 from scaleserve.tenancy.gate import Gate
 from scaleserve.tenancy.records import ADMIN_TENANT
+from scaleserve.vectors.store import VectorStore
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,7 @@ async def serve(
         ResultCache(
             parts.specs, parts.broker, settings.cache, settings.redis_url, settings.redis_prefix
         ) as cache,
+        _opened(settings.vectors.store(settings.data_dir)) as vectors,
     ):
         drain_s = settings.gateway.drain_timeout_s
         scaling = None
@@ -106,6 +108,7 @@ async def serve(
             gauges=scaling.gauges if scaling else None,
             drift=drift,
             errors=errors,
+            vectors=vectors,
         )
         server = _server(settings, app, settings.gateway.host, settings.gateway.port)
         admin_app = build_admin_app(
@@ -137,6 +140,15 @@ async def serve(
             if scaling is not None:
                 await scaling.close()
             await supervisor.stop(drain_s)
+
+
+@contextlib.asynccontextmanager
+async def _opened(store: VectorStore) -> AsyncIterator[VectorStore]:
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
 
 
 def _dashboard_extras(errors: RecentErrors) -> Callable[[], Awaitable[dict[str, Any]]]:

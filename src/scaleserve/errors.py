@@ -12,6 +12,7 @@ Domain code raises these; only ``scaleserve.api`` turns them into HTTP responses
     │   ├── JobNotFound        no such job (or not the caller's)
     │   ├── JobNotCancellable  the job has started or ended
     │   ├── UnknownCollection  no vector collection of that name (or not the caller's)
+    │   ├── UnknownFeatureView no served model reads a feature view of that name
     │   ├── TooManyItems       more items in one call than the route takes
     │   ├── InvalidInput       the body does not match the model's declared types
     │   │   └── MalformedJSON  the body is not JSON at all
@@ -85,6 +86,14 @@ class UnknownCollection(RequestError):
 
     def __init__(self, name: str) -> None:
         super().__init__(f"no collection named {name!r}")
+        self.name = name
+
+
+class UnknownFeatureView(RequestError):
+    """No served model reads a feature view of that name."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no feature view named {name!r}")
         self.name = name
 
 

@@ -8,9 +8,8 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 import scaleserve
-from scaleserve.api import jobs as job_routes
-from scaleserve.api import jobs_batch as batch_routes
 from scaleserve.api import (
+    feature_routes,
     openai_routes,
     openapi,
     problems,
@@ -19,6 +18,8 @@ from scaleserve.api import (
     usage,
     vector_routes,
 )
+from scaleserve.api import jobs as job_routes
+from scaleserve.api import jobs_batch as batch_routes
 from scaleserve.api.access_log import AccessLog, access_log_wanted
 from scaleserve.api.gateway import Gateway, Shortcut
 from scaleserve.api.jobs import JobsApi
@@ -29,6 +30,8 @@ from scaleserve.api.routes import Gauges
 from scaleserve.api.text_embedder import TextEmbedder
 from scaleserve.api.tracing_middleware import FASTAPI_TELEMETRY, TracingMiddleware
 from scaleserve.cache.result_cache import ResultCache
+from scaleserve.errors import ConfigError
+from scaleserve.features.store import FeatureStore
 from scaleserve.model.spec import ModelSpec
 from scaleserve.observe import tracing
 from scaleserve.observe.drift_watch import DriftWatch
@@ -52,6 +55,7 @@ def create_app(
     drift: DriftWatch | None = None,
     errors: RecentErrors | None = None,
     vectors: VectorStore | None = None,
+    features: FeatureStore | None = None,
 ) -> ASGIApp:
     """The gateway's ASGI app for ``specs`` served through ``broker`` (and ``jobs``, when given).
 
@@ -61,6 +65,8 @@ def create_app(
     ``drift``: the drift monitors the predict route feeds (models that ask for them).
     ``errors``: where the predict route keeps its latest 5xx answers (for the dashboard).
     ``vectors``: the tenants' vector collections (``/v1/collections``), opened by the caller.
+    ``features``: the online features the models read (``/v1/features``, and the join into
+    their inputs); needed when a model declares features.
     """
     app = FastAPI(
         title="scaleserve",
@@ -77,10 +83,17 @@ def create_app(
     if vectors is not None:
         embedder = TextEmbedder(specs, broker)
         app.include_router(vector_routes.build_router(vectors, embedder, settings.max_body_bytes))
+    views = feature_routes.served_views(specs)
+    if views and features is None:
+        raise ConfigError("a served model reads online features: give the app a feature store")
+    if features is not None:
+        app.include_router(feature_routes.build_router(features, views, settings.max_body_bytes))
     # Without a cache from the caller, cached models get a memory-only one (it needs no start).
     cache = cache or ResultCache(specs, broker)
     shortcuts: list[Shortcut] = [
-        PredictHandler(specs, broker, settings, cache, drift=drift, errors=errors)
+        PredictHandler(
+            specs, broker, settings, cache, drift=drift, errors=errors, features=features
+        )
     ]
     if jobs is not None:
         app.include_router(job_routes.build_router(jobs, settings.max_body_bytes))

@@ -36,6 +36,8 @@ from scaleserve.errors import (
     RequestError,
     ScaleserveError,
 )
+from scaleserve.features.join import join_batch
+from scaleserve.features.store import FeatureStore
 from scaleserve.model.spec import ModelSpec
 from scaleserve.observe.request_metrics import RequestMetrics
 from scaleserve.observe.tenant_labels import TenantLabels
@@ -57,6 +59,12 @@ _PREFIX = "/v1/models/"
 _SUFFIX = "/predict"
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 MAX_VERSION_PREFIXES = 64
+
+
+def _located(error: InvalidInput, index: int) -> InvalidInput:
+    """``error`` of input ``index``, its locations under ``body.inputs[index]``."""
+    where = [{**e, "loc": ["body", "inputs", index, *e.get("loc", [])]} for e in error.errors]
+    return InvalidInput(f"inputs[{index}]: {error}", where)
 
 
 def predict_route_model(path: str) -> str | None:
@@ -82,7 +90,26 @@ class ModelEndpoint:
 
     def parse(self, body: bytes) -> list[bytes]:
         """Validate ``body`` and return each input item as JSON for the workers."""
+        return self._validated(parse_json(body))
+
+    async def parse_joined(self, body: bytes, store: FeatureStore, tenant: str) -> list[bytes]:
+        """``parse``, with the model's online features joined into each input first (one
+        read per view for all of them, shared with concurrent requests)."""
         value = parse_json(body)
+        inputs = value.get("inputs") if isinstance(value, dict) else None
+        if (
+            isinstance(inputs, list)
+            and len(inputs) <= self.spec.max_items_per_request
+            and all(isinstance(item, dict) for item in inputs)
+        ):
+            joined = await join_batch(store, self.spec.features, inputs, tenant, time.time())
+            for index, outcome in enumerate(joined):
+                if isinstance(outcome, InvalidInput):
+                    raise _located(outcome, index)
+            value = {**value, "inputs": joined}
+        return self._validated(value)
+
+    def _validated(self, value: Any) -> list[bytes]:
         try:
             request = self.request_adapter.validate_python(value)
         except ValidationError as exc:
@@ -118,8 +145,10 @@ class PredictHandler:
         *,
         drift: DriftWatch | None = None,
         errors: RecentErrors | None = None,
+        features: FeatureStore | None = None,
     ) -> None:
         tenants = TenantLabels.from_env()
+        self._features = features
         self._drift = drift
         self._errors = errors
         self._endpoints = {
@@ -180,7 +209,11 @@ class PredictHandler:
         timeout_s = self._timeout_s(endpoint.spec, headers.get(TIMEOUT_HEADER))
         caller = caller_of(scope)
         self._refuse_if_full(endpoint)
-        payloads = endpoint.parse(await read_body(receive, limit))
+        body = await read_body(receive, limit)
+        if endpoint.spec.features and self._features is not None:
+            payloads = await endpoint.parse_joined(body, self._features, caller.tenant.name)
+        else:
+            payloads = endpoint.parse(body)
         control = CacheControl.parse(headers.get(CACHE_CONTROL_HEADER))
         ask = _Ask(payloads, timeout_s, caller.tenant.name, control)
         async with caller.serving(endpoint.spec.name, len(payloads)) as served:

@@ -21,6 +21,7 @@ _STATUS: dict[type[errors.ScaleserveError], tuple[int, str, str]] = {
     errors.UnknownModel: (404, "Unknown model", "unknown_model"),
     errors.JobNotFound: (404, "Job not found", "job_not_found"),
     errors.UnknownCollection: (404, "Unknown collection", "unknown_collection"),
+    errors.UnknownFeatureView: (404, "Unknown feature view", "unknown_feature_view"),
     errors.TooManyItems: (413, "Too many items", "too_many_items"),
     errors.JobNotCancellable: (409, "Job not cancellable", "job_not_cancellable"),
     errors.MalformedJSON: (400, "Malformed JSON", "malformed_json"),

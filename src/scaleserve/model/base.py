@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -72,6 +72,10 @@ class Model:
     slo_availability: ClassVar[float | None] = None
     """The availability target (e.g. 0.999): exported as
     ``scaleserve_slo_availability_ratio`` for the shipped error-budget burn-rate alerts."""
+    features: ClassVar[Sequence[Any]] = ()
+    """Online features joined into each input before it is validated: a list of
+    ``scaleserve.features.FeatureNeed`` (a view, the input field holding the entity id). A
+    missing or stale feature takes its view's default, or the request gets a 422 naming it."""
     drift: ClassVar[Any] = False
     """Watch inputs and outputs for drift: ``True`` (defaults), or a
     ``scaleserve.observe.drift.DriftSpec`` for fields, thresholds and window sizes."""

@@ -20,6 +20,7 @@ from scaleserve.model.tasks import Generation, GenerationChunk, GenerationReques
 from scaleserve.scale.autoscale import Autoscale
 
 if typing.TYPE_CHECKING:
+    from scaleserve.features.join import FeatureNeed
     from scaleserve.observe.drift.spec import DriftSpec
 
 MODEL_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -101,6 +102,8 @@ class ModelSpec:
     """The p95 latency the model should answer within (alerts compare with it)."""
     slo_availability: float | None = None
     """The share of requests that should succeed (error budget burn rates use it)."""
+    features: tuple[FeatureNeed, ...] = ()
+    """The online features the gateway joins into each input before validating it."""
     drift: DriftSpec | None = None
     """How the gateway watches this model's inputs and outputs for drift (``None``: not)."""
     lane: str = ""
@@ -127,6 +130,7 @@ class ModelSpec:
             cache=settings.cache,
             autoscale=settings.autoscale,
             drift=_drift_spec(settings.drift),
+            features=_feature_needs(model_class),
             target=target,
             **settings.model_dump(exclude={"cache", "autoscale", "drift"}),
         )
@@ -192,6 +196,21 @@ def _validated_settings(model_class: type[Model]) -> _Settings:
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"{model_class.__name__} has invalid settings: {problems}") from None
+
+
+def _feature_needs(model_class: type[Model]) -> tuple[FeatureNeed, ...]:
+    needs = tuple(model_class.features or ())
+    if not needs:
+        return ()
+    from scaleserve.features.join import FeatureNeed
+
+    for need in needs:
+        if not isinstance(need, FeatureNeed):
+            raise ConfigError(
+                f"{model_class.__name__}.features must list scaleserve.features.FeatureNeed "
+                f"objects, not {need!r}"
+            )
+    return needs
 
 
 def _drift_spec(drift: Any) -> DriftSpec | None:

@@ -18,7 +18,7 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import uvicorn
@@ -34,6 +34,7 @@ from scaleserve.observe.logs import log_format
 from scaleserve.observe.recent_errors import RecentErrors
 from scaleserve.scale.autoscaler import gpu_assigner, local_autoscaler
 from scaleserve.scale.capacity import Capacity
+from scaleserve.scale.composition import feature_store, vector_store
 from scaleserve.scale.parts import gateway_parts
 from scaleserve.scale.registry_serving import RegistryServing
 from scaleserve.scale.runtime_dir import RuntimeDir
@@ -43,7 +44,6 @@ from scaleserve.settings import ServeSettings
 from scaleserve.tenancy.admin import bootstrap
 from scaleserve.tenancy.gate import Gate
 from scaleserve.tenancy.records import ADMIN_TENANT
-from scaleserve.vectors.store import VectorStore
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,8 @@ async def serve(
         ResultCache(
             parts.specs, parts.broker, settings.cache, settings.redis_url, settings.redis_prefix
         ) as cache,
-        _opened(settings.vectors.store(settings.data_dir)) as vectors,
+        vector_store(settings) as vectors,
+        feature_store(settings, parts.specs) as features,
     ):
         drain_s = settings.gateway.drain_timeout_s
         scaling = None
@@ -109,6 +110,7 @@ async def serve(
             drift=drift,
             errors=errors,
             vectors=vectors,
+            features=features,
         )
         server = _server(settings, app, settings.gateway.host, settings.gateway.port)
         admin_app = build_admin_app(
@@ -140,15 +142,6 @@ async def serve(
             if scaling is not None:
                 await scaling.close()
             await supervisor.stop(drain_s)
-
-
-@contextlib.asynccontextmanager
-async def _opened(store: VectorStore) -> AsyncIterator[VectorStore]:
-    await store.open()
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 def _dashboard_extras(errors: RecentErrors) -> Callable[[], Awaitable[dict[str, Any]]]:

@@ -1,0 +1,55 @@
+"""The gateway's composition parts, opened for ``serve`` and closed after it: the tenants'
+vector collections, and the online feature store when a served model reads features."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+from scaleserve.features.coalescing import CoalescingReads
+from scaleserve.features.store import FeatureStore
+from scaleserve.model.spec import ModelSpec
+from scaleserve.settings import ServeSettings
+from scaleserve.vectors.store import VectorStore
+
+FEATURES_DB_FILE = "features.sqlite3"
+
+
+@contextlib.asynccontextmanager
+async def vector_store(settings: ServeSettings) -> AsyncIterator[VectorStore]:
+    store = settings.vectors.store(settings.data_dir)
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+@contextlib.asynccontextmanager
+async def feature_store(
+    settings: ServeSettings, specs: Sequence[ModelSpec]
+) -> AsyncIterator[FeatureStore | None]:
+    """Redis when the deployment has one, else SQLite in the data dir; ``None`` when no
+    served model reads features. Reads are coalesced across concurrent requests."""
+    if not any(spec.features for spec in specs):
+        yield None
+        return
+    async with contextlib.AsyncExitStack() as stack:
+        store: FeatureStore
+        if settings.redis_url:
+            from scaleserve.features.backends.redis import RedisFeatureStore
+            from scaleserve.queue.backends.redis_connection import connect
+            from scaleserve.redis_keys import RedisKeys
+
+            redis = connect(settings.redis_url)
+            stack.push_async_callback(redis.aclose)
+            store = RedisFeatureStore(redis, RedisKeys(settings.redis_prefix))
+        else:
+            from scaleserve.features.backends.sqlite import SqliteFeatureStore
+
+            store = SqliteFeatureStore(Path(settings.data_dir) / FEATURES_DB_FILE)
+        reads = CoalescingReads(store)
+        await reads.open()
+        stack.push_async_callback(reads.close)
+        yield reads

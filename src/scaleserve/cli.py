@@ -147,6 +147,7 @@ def _start(mode: str, targets: list[str], **options: Any) -> None:
     from scaleserve.model.loader import load_targets
     from scaleserve.observe import log_context, tracing
     from scaleserve.observe.logs import configure_logging
+    from scaleserve.pipelines.loader import load_pipelines
     from scaleserve.scale import service
     from scaleserve.scale.registry_serving import split_targets
     from scaleserve.settings import ServeSettings
@@ -160,11 +161,13 @@ def _start(mode: str, targets: list[str], **options: Any) -> None:
         _require_redis_unless_serving(mode, settings.redis_url)
         files, models = split_targets(settings.targets)
         specs = load_targets(files) if files else []
-        main = (
-            service.work(settings, specs, models)
-            if mode == "worker"
-            else service.serve(settings, specs, runtime, workers=mode == "serve", models=models)
-        )
+        if mode == "worker":
+            main = service.work(settings, specs, models)
+        else:
+            graphs = load_pipelines(files, specs)
+            main = service.serve(
+                settings, specs, runtime, workers=mode == "serve", models=models, graphs=graphs
+            )
         code = service.run(main, runtime)
     except ConfigError as exc:
         runtime.remove()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import enum
 import re
 import secrets
@@ -11,6 +12,11 @@ from typing import Any
 import orjson
 
 JOB_ID_BYTES = 16  # 128 random bits
+
+CURRENT_JOB: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "scaleserve_current_job", default=None
+)
+"""The id of the job whose run is this context (a pipeline records its steps under it)."""
 _JOB_ID = re.compile(f"[0-9a-f]{{{2 * JOB_ID_BYTES}}}")
 
 

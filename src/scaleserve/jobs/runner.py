@@ -29,7 +29,7 @@ from scaleserve.errors import (
     ScaleserveError,
     WorkerLost,
 )
-from scaleserve.jobs.record import Job, JobStatus
+from scaleserve.jobs.record import CURRENT_JOB, Job, JobStatus
 from scaleserve.jobs.settings import JobSettings
 from scaleserve.jobs.store import RunnableJobStore
 from scaleserve.observe import tracing
@@ -121,6 +121,7 @@ class JobRunner:
                 if expired is not None:
                     await self._notify(expired)
                 return
+            CURRENT_JOB.set(job.id)
             attributes = {"scaleserve.job.id": job.id, "scaleserve.model": job.model}
             with tracing.resume(job.trace, f"run job {job.model}", attributes, "CONSUMER"):
                 await self._execute(job)

@@ -41,18 +41,26 @@ def load_specs(target: str) -> list[ModelSpec]:
 
 def _target_specs(target: str) -> list[ModelSpec]:
     module_ref, _, class_name = target.partition(":")
-    module = _import_target(module_ref)
-    classes = _declared_models(module)
+    module = import_target(module_ref)
+    classes = [c for c in _declared_models(module) if not getattr(c, "is_pipeline", False)]
     if class_name:
         classes = [c for c in classes if c.__name__ == class_name]
         if not classes:
             raise ConfigError(f"{target!r}: no Model subclass named {class_name!r}")
-    if not classes:
+    if not classes and not _declares_pipelines(module):
         raise ConfigError(f"{target!r} declares no scaleserve.Model subclass")
     return [ModelSpec.from_class(c, target=target) for c in classes]
 
 
-def _import_target(module_ref: str) -> ModuleType:
+def _declares_pipelines(module: ModuleType) -> bool:
+    return any(
+        getattr(obj, "is_pipeline", False) and getattr(obj, "__module__", "") == module.__name__
+        for obj in vars(module).values()
+    )
+
+
+def import_target(module_ref: str) -> ModuleType:
+    """The module of a target (a directory with ``app.py``, a file, or a module name)."""
     path = Path(module_ref)
     if path.is_dir():
         path = path / APP_FILE

@@ -290,6 +290,16 @@ def _chunk_type(model_class: type[Model], input_type: Any) -> Any:
     )
 
 
+def fitted_task(spec: ModelSpec, declared: str | None) -> Task | None:
+    """The task of ``spec`` when ``declared`` (or none declared): what ``from_class`` does
+    for a model, for specs made otherwise (a pipeline's)."""
+    try:
+        task = Task(declared) if declared else None
+    except ValueError:
+        raise ConfigError(f"unknown task {declared!r}") from None
+    return _task(dataclasses.replace(spec, task=task))
+
+
 def _task(spec: ModelSpec) -> Task | None:
     """The declared task, which the types must fit; else the task the types fit, if any (a
     model of ``str`` to vectors is an embedding model whether it says so or not)."""

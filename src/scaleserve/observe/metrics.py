@@ -232,6 +232,17 @@ CACHE_ERRORS = Counter(
 
 
 # Streaming and the standard protocols (Open Inference Protocol, OpenAI-compatible).
+PIPELINE_STEP_DURATION = Histogram(
+    "scaleserve_pipeline_step_duration_seconds",
+    "Time each step of a pipeline took, per item (a model step's includes its queue wait).",
+    ["pipeline", "step"],
+    buckets=LATENCY_BUCKETS_S,
+)
+PIPELINE_STEPS_RESUMED = Counter(
+    "scaleserve_pipeline_steps_resumed_total",
+    "Steps of pipeline jobs not run again on a rerun, their recorded output taken instead.",
+    ["pipeline"],
+)
 TIME_TO_FIRST_CHUNK = Histogram(
     "scaleserve_time_to_first_chunk_seconds",
     "Time from a streaming request to its first chunk, in the gateway.",

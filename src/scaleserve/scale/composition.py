@@ -1,5 +1,6 @@
 """The gateway's composition parts, opened for ``serve`` and closed after it: the tenants'
-vector collections, and the online feature store when a served model reads features."""
+vector collections, the online feature store when a served model reads features, and the
+pipelines with the log of their jobs' steps."""
 
 from __future__ import annotations
 
@@ -10,10 +11,14 @@ from pathlib import Path
 from scaleserve.features.coalescing import CoalescingReads
 from scaleserve.features.store import FeatureStore
 from scaleserve.model.spec import ModelSpec
+from scaleserve.pipelines.graph import PipelineGraph
+from scaleserve.pipelines.serving import PipelineServing
+from scaleserve.pipelines.steps import SqliteStepLog
 from scaleserve.settings import ServeSettings
 from scaleserve.vectors.store import VectorStore
 
 FEATURES_DB_FILE = "features.sqlite3"
+PIPELINE_STEPS_DB_FILE = "pipeline-steps.sqlite3"
 
 
 @contextlib.asynccontextmanager
@@ -53,3 +58,19 @@ async def feature_store(
         await reads.open()
         stack.push_async_callback(reads.close)
         yield reads
+
+
+@contextlib.asynccontextmanager
+async def pipelines(
+    settings: ServeSettings, graphs: Sequence[PipelineGraph], vectors: VectorStore
+) -> AsyncIterator[PipelineServing | None]:
+    """The pipelines served, with the log of their jobs' finished steps (in the data dir)."""
+    if not graphs:
+        yield None
+        return
+    log = SqliteStepLog(Path(settings.data_dir) / PIPELINE_STEPS_DB_FILE)
+    await log.open()
+    try:
+        yield PipelineServing(graphs, log, vectors)
+    finally:
+        await log.close()

@@ -26,6 +26,7 @@ from scaleserve.jobs.notify import (
 from scaleserve.jobs.runner import JobRunner, OnUsage
 from scaleserve.jobs.webhooks import WebhookSender, WebhookSettings
 from scaleserve.model.spec import ModelSpec
+from scaleserve.pipelines.serving import PipelineServing
 from scaleserve.queue.backends.embedded import EmbeddedBroker
 from scaleserve.queue.backends.redis_broker import RedisBroker
 from scaleserve.queue.backends.redis_connection import check_durability, connect
@@ -63,6 +64,7 @@ async def embedded_parts(
     specs: list[ModelSpec],
     socket_path: str,
     registry: RegistryServing | None = None,
+    pipelines: PipelineServing | None = None,
 ) -> AsyncIterator[GatewayParts]:
     webhooks = webhook_settings_from_env()
     async with contextlib.AsyncExitStack() as stack:
@@ -70,6 +72,8 @@ async def embedded_parts(
         await queue.start()
         stack.push_async_callback(queue.close)
         broker, specs = await _with_registry(queue, specs, registry, stack)
+        if pipelines is not None:
+            broker, specs = pipelines.attach(broker, specs)
         store = SqliteJobStore(Path(settings.data_dir) / JOBS_DB_FILE)
         await store.open()
         stack.push_async_callback(store.close)
@@ -96,8 +100,13 @@ async def embedded_parts(
 
 @contextlib.asynccontextmanager
 async def redis_parts(
-    settings: ServeSettings, specs: list[ModelSpec], registry: RegistryServing | None = None
+    settings: ServeSettings,
+    specs: list[ModelSpec],
+    registry: RegistryServing | None = None,
+    pipelines: PipelineServing | None = None,
 ) -> AsyncIterator[GatewayParts]:
+    """Pipelines answer synchronously here; their jobs need the embedded job runner (the
+    workers that drive jobs on Redis run models only), so they are not offered as jobs."""
     if settings.redis_url is None:
         raise ConfigError("this mode needs a Redis URL (--redis or SCALESERVE_REDIS_URL)")
     webhooks = webhook_settings_from_env()
@@ -121,9 +130,12 @@ async def redis_parts(
             stack.push_async_callback(consumer.close)
         tenants = RedisTenancyStore(redis, keys)
         gate = await _gate(stack, settings, tenants, RedisAdmission(redis, keys))
+        job_specs = specs
+        if pipelines is not None:
+            broker, specs = pipelines.attach(broker, specs)
         yield GatewayParts(
             broker,
-            JobsApi(store, store.submit, specs, settings.jobs, WebhookCheck(webhooks)),
+            JobsApi(store, store.submit, job_specs, settings.jobs, WebhookCheck(webhooks)),
             gate,
             specs,
         )
@@ -134,10 +146,11 @@ def gateway_parts(
     specs: list[ModelSpec],
     socket_path: str,
     registry: RegistryServing | None = None,
+    pipelines: PipelineServing | None = None,
 ) -> contextlib.AbstractAsyncContextManager[GatewayParts]:
     if settings.redis_url is not None:
-        return redis_parts(settings, specs, registry)
-    return embedded_parts(settings, specs, socket_path, registry)
+        return redis_parts(settings, specs, registry, pipelines)
+    return embedded_parts(settings, specs, socket_path, registry, pipelines)
 
 
 async def _with_registry(

@@ -18,7 +18,7 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 import uvicorn
@@ -32,9 +32,10 @@ from scaleserve.model.spec import ModelSpec
 from scaleserve.observe.drift_watch import DriftWatch
 from scaleserve.observe.logs import log_format
 from scaleserve.observe.recent_errors import RecentErrors
+from scaleserve.pipelines.graph import PipelineGraph
 from scaleserve.scale.autoscaler import gpu_assigner, local_autoscaler
 from scaleserve.scale.capacity import Capacity
-from scaleserve.scale.composition import feature_store, vector_store
+from scaleserve.scale.composition import feature_store, pipelines, vector_store
 from scaleserve.scale.parts import gateway_parts
 from scaleserve.scale.registry_serving import RegistryServing
 from scaleserve.scale.runtime_dir import RuntimeDir
@@ -62,10 +63,12 @@ async def serve(
     *,
     workers: bool = True,
     models: list[str] | None = None,
+    graphs: Sequence[PipelineGraph] = (),
 ) -> None:
     """The gateway (and, unless ``workers`` is False, its workers) until SIGTERM/SIGINT.
 
-    ``specs`` are the targets' models; ``models`` names registry models served besides.
+    ``specs`` are the targets' models; ``models`` names registry models served besides;
+    ``graphs`` are the targets' pipelines.
     """
     specs = _with_worker_count(settings, specs)
     capacity = Capacity.from_env()
@@ -78,11 +81,12 @@ async def serve(
         settings, models or [], supervisor if workers else None, runtime.socket_path
     )
     async with (
-        gateway_parts(settings, specs, runtime.socket_path, registry) as parts,
+        vector_store(settings) as vectors,
+        pipelines(settings, graphs, vectors) as served_pipelines,
+        gateway_parts(settings, specs, runtime.socket_path, registry, served_pipelines) as parts,
         ResultCache(
             parts.specs, parts.broker, settings.cache, settings.redis_url, settings.redis_prefix
         ) as cache,
-        vector_store(settings) as vectors,
         feature_store(settings, parts.specs) as features,
     ):
         drain_s = settings.gateway.drain_timeout_s
@@ -105,7 +109,7 @@ async def serve(
             parts.gate,
             jobs=parts.jobs,
             cache=cache,
-            routing=bool(models),
+            routing=bool(models) or bool(graphs),
             gauges=scaling.gauges if scaling else None,
             drift=drift,
             errors=errors,

@@ -121,9 +121,11 @@ def _write_sources(data: Path) -> None:
 def _feast(repo: Path, *args: str) -> None:
     """The ``feast`` command of this environment, run in the repository as a user would."""
     command = [str(Path(sys.executable).parent / "feast"), *args]
-    done = subprocess.run(command, cwd=repo, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        command, check=False, cwd=repo, capture_output=True, text=True, timeout=300
+    )
     if done.returncode != 0:
-        raise AssertionError(f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+        raise AssertionError(f"feast {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
 
 
 @pytest.fixture(scope="module")

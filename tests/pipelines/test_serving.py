@@ -14,7 +14,7 @@ import openai
 import pytest
 
 from scaleserve.testing import Service, running_service
-from tests.helpers import until
+from tests.helpers import delete_redis_prefix, until
 
 APP = Path(__file__).parents[1] / "fixtures" / "pipeline_app.py"
 
@@ -109,3 +109,16 @@ async def test_a_job_resumes_after_its_last_finished_step_when_a_worker_dies(
     assert _runs(calls_dir, "slow", upper_text) == 2  # the step that died was
     metrics = (await http.get("/metrics")).text
     assert 'scaleserve_pipeline_steps_resumed_total{pipeline="shout"}' in metrics
+
+
+async def test_on_redis_a_pipeline_answers_and_is_not_offered_as_a_job(redis_url: str) -> None:
+    prefix = f"sstest-{os.getpid()}-pipelines"
+    env = {"SCALESERVE_REDIS_URL": redis_url, "SCALESERVE_REDIS_PREFIX": prefix}
+    with running_service(APP, env=env) as on_redis:
+        async with httpx.AsyncClient(base_url=on_redis.base_url, timeout=60) as client:
+            body = {"inputs": [{"text": "a b"}]}
+            answer = await client.post("/v1/models/shout/predict", json=body)
+            assert answer.json()["outputs"] == [{"upper": "A B", "size": 3, "words": 2}]
+            job = await client.post("/v1/jobs", json={"model": "shout", "inputs": [{"text": "x"}]})
+            assert job.status_code == 404, job.text
+    delete_redis_prefix(redis_url, prefix)

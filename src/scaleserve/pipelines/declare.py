@@ -71,3 +71,6 @@ class Pipeline(Model):
     """Marks pipelines apart from models (the model loader serves models only)."""
     output: ClassVar[str] = ""
     """The step whose output is the answer; default: the last one declared."""
+    preface: ClassVar[str] = ""
+    """A step giving text put before the answer's ``text`` (a streamed answer's first
+    chunk): a RAG pipeline cites its sources so. Empty: none."""

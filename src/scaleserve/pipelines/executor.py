@@ -57,7 +57,11 @@ class PipelineExecutor:
         job_id = CURRENT_JOB.get()
         if job_id is not None:
             await self._log.forget(job_id)
-        return self._gives[self.graph.output].dump_json(values[self.graph.output])
+        answer = values[self.graph.output]
+        if self.graph.preface:
+            text = values[self.graph.preface] + answer.text
+            answer = answer.model_copy(update={"text": text})
+        return self._gives[self.graph.output].dump_json(answer)
 
     async def stream(self, payload: bytes, timeout_s: float) -> AsyncGenerator[bytes, None]:
         """The answer's chunks: every step but the last run first, then the last streamed."""
@@ -66,11 +70,16 @@ class PipelineExecutor:
         if last.model is None:
             raise ModelFailed(self.graph.name, "its answer does not stream")
         needed = _upstream(self.graph, last.sources[0])
+        if self.graph.preface:
+            needed |= _upstream(self.graph, self.graph.preface)
         try:
             async with asyncio.timeout(timeout_s):
                 values = await self._values(payload, needed, timeout_s)
         except TimeoutError:
             raise DeadlineExceeded() from None
+        if self.graph.preface:
+            chunk = last.model.chunk_adapter.validate_python({"text": values[self.graph.preface]})
+            yield last.model.chunk_adapter.dump_json(chunk)
         item = last.model.input_adapter.dump_json(values[last.sources[0]])
         chunks = self._broker.stream(last.model.name, item, deadline - time.monotonic())
         async with contextlib.aclosing(chunks):

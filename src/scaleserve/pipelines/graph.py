@@ -40,6 +40,7 @@ class PipelineGraph:
     order: tuple[str, ...]
     """A topological order: each step after all its sources."""
     output: str
+    preface: str = ""
 
     @property
     def output_step(self) -> Step:
@@ -67,9 +68,18 @@ def read_graph(pipeline: type[Pipeline], models: Mapping[str, ModelSpec]) -> Pip
     output = pipeline.output or next(reversed(declared))
     if output not in steps:
         raise ConfigError(f"pipeline {label}: output {output!r} is not one of its steps")
-    return PipelineGraph(
-        pipeline.name or label.lower(), pipeline, request_type, steps, order, output
-    )
+    _check_preface(label, pipeline.preface, steps, output)
+    name = pipeline.name or label.lower()
+    return PipelineGraph(name, pipeline, request_type, steps, order, output, pipeline.preface)
+
+
+def _check_preface(label: str, preface: str, steps: Mapping[str, Step], output: str) -> None:
+    if not preface:
+        return
+    if preface not in steps or not fits(steps[preface].gives, str):
+        raise ConfigError(f"pipeline {label}: preface {preface!r} is not a step giving str")
+    if "text" not in getattr(steps[output].gives, "model_fields", {}):
+        raise ConfigError(f"pipeline {label}: a preface needs an answer with a text field")
 
 
 def _declared_steps(pipeline: type[Pipeline]) -> dict[str, Any]:

@@ -65,7 +65,7 @@ class FeastFeatureStore:
         self.tenant = check_tenant(tenant)
         self._feast: feast.FeatureStore | None = None
         self._thread: ThreadPoolExecutor | None = None
-        self._join_keys: dict[str, JoinKey] = {}
+        self._join_keys: dict[FeatureView, JoinKey] = {}
 
     async def open(self) -> None:
         if not (self.repo_path / "feature_store.yaml").is_file():
@@ -94,7 +94,7 @@ class FeastFeatureStore:
     ) -> dict[str, EntityFeatures]:
         self._check_tenant(tenant)
         ids = check_entity_ids(entity_ids)
-        join_key = self._join_keys.get(view.name)
+        join_key = self._join_keys.get(view)
         if join_key is None:
             join_key = await self._run(self._resolve, view)
         keys = {entity_id: join_key(entity_id) for entity_id in ids}
@@ -135,7 +135,7 @@ class FeastFeatureStore:
             raise ConfigError(f"Feast feature view {view.name!r} has no feature {lacking[0]!r}")
         columns = {column.name: column.dtype for column in feast_view.entity_columns}
         join_key = _join_key(view, columns.get(view.entity_key))
-        self._join_keys[view.name] = join_key
+        self._join_keys[view] = join_key
         return join_key
 
     def _read(self, view: FeatureView, keys: list[int | str]) -> list[dict[str, StoredValue]]:

@@ -32,9 +32,16 @@ def _add_deploy() -> None:
     app.add_typer(deploy, name="deploy")
 
 
+def _add_features() -> None:
+    from scaleserve.features_cli import app as features
+
+    app.add_typer(features, name="features")
+
+
 _add_tenants()
 _add_models()
 _add_deploy()
+_add_features()
 
 
 Targets = Annotated[

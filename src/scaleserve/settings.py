@@ -84,6 +84,9 @@ class ServeSettings:
     """Refuse to start on a Redis that may lose accepted jobs (eviction, no persistence)."""
     data_dir: str = ".scaleserve"
     """Where the embedded service keeps what must survive a restart (the job database)."""
+    feast_repo: str | None = None
+    """A Feast repository whose online store the models' features are read from (for the
+    ``default`` tenant; written with Feast's own tools), instead of scaleserve's store."""
     jobs: JobSettings = field(default_factory=JobSettings)
     cache: CacheSettings = field(default_factory=CacheSettings)
     tenancy: TenancySettings = field(default_factory=TenancySettings)
@@ -117,6 +120,7 @@ class ServeSettings:
             redis_prefix=_env("REDIS_PREFIX", "scaleserve", str),
             durable=_env("DURABLE", False, _bool),
             data_dir=_env("DATA_DIR", ".scaleserve", str),
+            feast_repo=_env("FEAST_REPO", None, str),
             jobs=JobSettings(
                 result_ttl_s=_env("JOB_RESULT_TTL_S", JobSettings.result_ttl_s, float),
                 max_attempts=_env("JOB_MAX_ATTEMPTS", JobSettings.max_attempts, int),

@@ -40,24 +40,45 @@ async def feature_store(
     if not any(spec.features for spec in specs):
         yield None
         return
+    if settings.feast_repo:
+        from scaleserve.features.backends.feast import FeastFeatureStore  # needs [feast]
+
+        feast = FeastFeatureStore(settings.feast_repo)
+        await feast.open()
+        try:
+            yield CoalescingReads(feast)
+        finally:
+            await feast.close()
+        return
+    async with feature_store_at(
+        settings.data_dir, settings.redis_url, settings.redis_prefix
+    ) as store:
+        yield CoalescingReads(store)
+
+
+@contextlib.asynccontextmanager
+async def feature_store_at(
+    data_dir: str, redis_url: str | None, redis_prefix: str
+) -> AsyncIterator[FeatureStore]:
+    """The deployment's feature store, opened: Redis at ``redis_url``, else the SQLite file
+    in ``data_dir``."""
     async with contextlib.AsyncExitStack() as stack:
         store: FeatureStore
-        if settings.redis_url:
+        if redis_url:
             from scaleserve.features.backends.redis import RedisFeatureStore
             from scaleserve.queue.backends.redis_connection import connect
             from scaleserve.redis_keys import RedisKeys
 
-            redis = connect(settings.redis_url)
+            redis = connect(redis_url)
             stack.push_async_callback(redis.aclose)
-            store = RedisFeatureStore(redis, RedisKeys(settings.redis_prefix))
+            store = RedisFeatureStore(redis, RedisKeys(redis_prefix))
         else:
             from scaleserve.features.backends.sqlite import SqliteFeatureStore
 
-            store = SqliteFeatureStore(Path(settings.data_dir) / FEATURES_DB_FILE)
-        reads = CoalescingReads(store)
-        await reads.open()
-        stack.push_async_callback(reads.close)
-        yield reads
+            store = SqliteFeatureStore(Path(data_dir) / FEATURES_DB_FILE)
+        await store.open()
+        stack.push_async_callback(store.close)
+        yield store
 
 
 @contextlib.asynccontextmanager

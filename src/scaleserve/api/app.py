@@ -29,6 +29,7 @@ from scaleserve.api.predict import PredictHandler
 from scaleserve.api.routes import Gauges
 from scaleserve.api.text_embedder import TextEmbedder
 from scaleserve.api.tracing_middleware import FASTAPI_TELEMETRY, TracingMiddleware
+from scaleserve.api.vector_query_fast import VectorQueryShortcut
 from scaleserve.cache.result_cache import ResultCache
 from scaleserve.errors import ConfigError
 from scaleserve.features.store import FeatureStore
@@ -80,9 +81,11 @@ def create_app(
     app.include_router(streaming_route.build_router(specs, broker, settings))
     app.include_router(oip_routes.build_router(specs, broker, settings))
     app.include_router(openai_routes.build_router(specs, broker, settings))
+    shortcuts: list[Shortcut] = []
     if vectors is not None:
-        embedder = TextEmbedder(specs, broker)
-        app.include_router(vector_routes.build_router(vectors, embedder, settings.max_body_bytes))
+        vector_api = vector_routes.VectorApi(vectors, TextEmbedder(specs, broker))
+        app.include_router(vector_routes.build_router(vector_api, settings.max_body_bytes))
+        shortcuts.append(VectorQueryShortcut(vector_api, settings.max_body_bytes))
     views = feature_routes.served_views(specs)
     if views and features is None:
         raise ConfigError("a served model reads online features: give the app a feature store")
@@ -90,11 +93,11 @@ def create_app(
         app.include_router(feature_routes.build_router(features, views, settings.max_body_bytes))
     # Without a cache from the caller, cached models get a memory-only one (it needs no start).
     cache = cache or ResultCache(specs, broker)
-    shortcuts: list[Shortcut] = [
+    shortcuts.append(
         PredictHandler(
             specs, broker, settings, cache, drift=drift, errors=errors, features=features
         )
-    ]
+    )
     if jobs is not None:
         app.include_router(job_routes.build_router(jobs, settings.max_body_bytes))
         app.include_router(batch_routes.build_router(jobs, settings.max_body_bytes))

@@ -16,11 +16,17 @@ from starlette.responses import Response
 
 from scaleserve.api import problems
 from scaleserve.api import vector_schemas as schemas
-from scaleserve.api.caller import caller_of
+from scaleserve.api.caller import Caller, caller_of
 from scaleserve.api.protocol_route import protocol_route
 from scaleserve.api.text_embedder import TextEmbedder
 from scaleserve.errors import InvalidInput, TooManyItems
-from scaleserve.vectors.records import MAX_POINTS_PER_CALL, CollectionInfo, CollectionSpec, Point
+from scaleserve.vectors.records import (
+    MAX_POINTS_PER_CALL,
+    CollectionInfo,
+    CollectionSpec,
+    Hit,
+    Point,
+)
 from scaleserve.vectors.store import Query, VectorStore
 
 
@@ -100,7 +106,16 @@ class VectorApi:
 
     async def query(self, name: str, body: schemas.QueryBody, request: Request) -> schemas.Hits:
         """The ``k`` nearest points passing ``filter``, nearest first."""
-        caller = caller_of(request.scope)
+        hits = await self.search(caller_of(request.scope), name, body)
+        return schemas.Hits(
+            hits=[
+                schemas.HitOut(id=h.id, score=h.score, payload=h.payload, vector=h.vector)
+                for h in hits
+            ]
+        )
+
+    async def search(self, caller: Caller, name: str, body: schemas.QueryBody) -> list[Hit]:
+        """What ``query`` answers (its fast route shares it)."""
         vector = body.vector
         if vector is None:
             model = await self._model(caller.tenant.name, name, ["body", "text"])
@@ -108,13 +123,7 @@ class VectorApi:
                 caller, model, [body.text or ""], lambda _: ["body", "text"]
             )
         query = Query(vector, body.k, body.filter, body.with_payload, body.with_vector)
-        hits = await self._store.query(caller.tenant.name, name, query)
-        return schemas.Hits(
-            hits=[
-                schemas.HitOut(id=h.id, score=h.score, payload=h.payload, vector=h.vector)
-                for h in hits
-            ]
-        )
+        return await self._store.query(caller.tenant.name, name, query)
 
     async def count(self, name: str, body: schemas.CountBody, request: Request) -> schemas.Count:
         """How many points pass ``filter`` (all without one)."""
@@ -131,8 +140,7 @@ class VectorApi:
         return info.spec.model
 
 
-def build_router(store: VectorStore, embedder: TextEmbedder, max_body_bytes: int) -> APIRouter:
-    api = VectorApi(store, embedder)
+def build_router(api: VectorApi, max_body_bytes: int) -> APIRouter:
     router = APIRouter(
         prefix="/v1/collections",
         tags=["vectors"],

@@ -88,7 +88,7 @@ async def test_changes_after_a_snapshot_are_replayed_on_open(
     assert await reopened.get("acme", "docs", ["p4"]) == []
     hits = await reopened.query("acme", "docs", Query([0.0] * DIM, k=200))
     assert len(hits) == 149 and "p4" not in {h.id for h in hits}
-    assert (folder / "index.usearch").exists()
+    assert (folder / collection_module.INDEX_FILE).exists()
     await reopened.close()
 
 

@@ -1,1 +1,1 @@
-"""The vector stores: embedded (usearch + SQLite) and PostgreSQL with pgvector."""
+"""The vector stores: embedded (hnswlib + SQLite) and PostgreSQL with pgvector."""

@@ -2,9 +2,10 @@
 
 ``<root>/<tenant key>/<collection>/`` holds a collection's point log and index snapshot
 (``collection.py``). The tenant key is a hash of the tenant's name, so no tenant name can
-reach outside the root. Collections open on first use and stay open; their work runs in
-worker threads, one call at a time per collection, so the event loop never waits on an
-index or a commit.
+reach outside the root. Collections open on first use and stay open, one call at a time
+per collection. Writes and opening run in worker threads, so the event loop never waits
+on a commit or a rebuild; reads run inline, as a query takes a fraction of a millisecond
+and the hop to a thread and back cost more than the search (measured: 0.3 ms of 0.7).
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ class EmbeddedVectorStore:
         return [await self.info(tenant, name) for name in names]
 
     async def info(self, tenant: str, name: str) -> CollectionInfo:
-        return await self._run(tenant, name, lambda c: c.info())
+        return await self._read(tenant, name, lambda c: c.info())
 
     async def upsert(self, tenant: str, name: str, points: Sequence[Point]) -> None:
         _bounded(len(points), "points")
@@ -89,11 +90,11 @@ class EmbeddedVectorStore:
         self, tenant: str, name: str, ids: Sequence[str], *, with_vector: bool = True
     ) -> list[Point]:
         _bounded(len(ids), "ids")
-        return await self._run(tenant, name, lambda c: c.get(ids, with_vector))
+        return await self._read(tenant, name, lambda c: c.get(ids, with_vector))
 
     async def query(self, tenant: str, name: str, query: Query) -> list[Hit]:
         k = min(query.k, MAX_K)
-        return await self._run(
+        return await self._read(
             tenant,
             name,
             lambda c: c.query(
@@ -103,13 +104,19 @@ class EmbeddedVectorStore:
         )  # fmt: skip
 
     async def count(self, tenant: str, name: str, filter: Any = None) -> int:
-        return await self._run(tenant, name, lambda c: c.count(filter))
+        return await self._read(tenant, name, lambda c: c.count(filter))
 
     async def _run(self, tenant: str, name: str, work: Callable[[Collection], T]) -> T:
         folder = self._folder(tenant, name)
         collection = await self._collection(folder, name)
         async with self._lock(folder):
             return await asyncio.to_thread(work, collection)
+
+    async def _read(self, tenant: str, name: str, work: Callable[[Collection], T]) -> T:
+        folder = self._folder(tenant, name)
+        collection = await self._collection(folder, name)
+        async with self._lock(folder):
+            return work(collection)
 
     async def _collection(self, folder: Path, name: str) -> Collection:
         collection = self._open.get(folder)

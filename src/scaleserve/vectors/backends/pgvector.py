@@ -222,20 +222,19 @@ class PgVectorStore:
         self, conn: psycopg.AsyncConnection[Any], table: str, tree: filters.Filter | None, k: int
     ) -> None:
         """Exact for few passing rows; else the HNSW index, searching wider when a filter
-        passes only a share of the rows (settings local to the query's transaction)."""
-        if tree is None:
-            total = await _scalar(conn, _count_all(table))
-            passing = total
-        else:
-            counts = sql.SQL("SELECT count(*) FILTER (WHERE {}), count(*) FROM {}").format(
-                condition(tree), sql.Identifier(table)
-            )
-            cursor = await conn.execute(counts)
-            passing, total = await cursor.fetchone() or (0, 0)
-        if passing <= self._exact_limit:
+        passes only a share of the rows (settings local to the query's transaction). The
+        rows are never counted in full: a table's size is PostgreSQL's estimate, and passing
+        rows are counted up to one more than the exact plan takes."""
+        estimate = await _scalar(conn, _estimate(table))
+        if tree is None and estimate > 2 * self._exact_limit:
+            return  # the index with its own ef_search
+        bound = self._exact_limit + 1
+        passing = await _scalar(conn, _bounded_count(table, tree, bound))
+        if passing < bound:
             await conn.execute("SET LOCAL enable_indexscan = off")
             return
-        ef = min(MAX_EF_SEARCH, max(40, math.ceil(k * total / passing * 1.5) + 8))
+        share = 1.0 if tree is None else bound / max(bound, estimate)  # at least this share
+        ef = min(MAX_EF_SEARCH, max(40, math.ceil(k / share * 1.5) + 8))
         await conn.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(ef)))
 
     async def count(self, tenant: str, name: str, filter: Any = None) -> int:
@@ -278,6 +277,20 @@ async def _scalar(conn: psycopg.AsyncConnection[Any], query: sql.Composed) -> in
     cursor = await conn.execute(query)
     found = await cursor.fetchone()
     return int(found[0]) if found else 0
+
+
+def _estimate(table: str) -> sql.Composed:
+    """PostgreSQL's estimate of the table's rows (-1 before it was first analysed)."""
+    return sql.SQL("SELECT reltuples::bigint FROM pg_class WHERE oid = {}::regclass").format(
+        sql.Literal(table)
+    )
+
+
+def _bounded_count(table: str, tree: filters.Filter | None, bound: int) -> sql.Composed:
+    """How many rows pass ``tree``, counted up to ``bound``."""
+    return sql.SQL("SELECT count(*) FROM (SELECT 1 FROM {} WHERE {} LIMIT {}) AS passing").format(
+        sql.Identifier(table), condition(tree), sql.Literal(bound)
+    )
 
 
 def _count_all(table: str) -> sql.Composed:

@@ -16,12 +16,16 @@ Measured, every query alone (one at a time, as a server answers them), k = 10:
 
 1. Exact search in numpy: the ground truth (one batched matrix product) and the baseline
    QPS (a matrix-vector product and a partial sort per query).
-2. The HNSW libraries on the same vectors at M = 16, ef_construction = 128: usearch with the
-   embedded collection's own settings (``collection._new_index``), hnswlib and faiss
+2. The HNSW libraries on the same vectors at M = 16, ef_construction = 128: usearch (the
+   embedded collection's library before this measurement), hnswlib (its library now) and faiss
    ``IndexHNSWFlat``: build time, then recall@10 and QPS across ``ef`` (expansion_search).
-3. The embedded ``Collection`` itself (its point log, payload columns and query planner):
-   upsert time in calls of 1,000 points, then its planned query path at its defaults, with
-   no filter and the three filters (recall against exact search over the passing points).
+   faiss searches with one OpenMP thread (one query per call: no pool to wake).
+3. The embedded collection (its point log, payload columns and query planner): upsert time
+   through ``EmbeddedVectorStore`` in calls of 1,000 points, then its planned query path at
+   its defaults, with no filter and the three filters (recall against exact search over the
+   passing points): through the store in-process ("store": the event loop and a worker
+   thread per call, as the service calls it) and, after closing and reopening it, through
+   ``Collection.query`` directly ("direct").
 4. ``PgVectorStore`` on a PostgreSQL started by ``pgserver``: the same upserts and queries.
 
 Target (issue 13): recall@10 >= 0.95 at >= 10x the QPS of exact search.
@@ -290,11 +294,18 @@ class Library:
     search: Callable[[Matrix], list[int]]
 
 
-def usearch_library(points: Matrix) -> Library:
-    """usearch with the embedded collection's own settings."""
-    from scaleserve.vectors.backends.collection import _new_index
+def usearch_libraries(points: Matrix) -> list[Library]:
+    """usearch at the same M and ef_construction (what the collection used before hnswlib),
+    with ``threads`` left at 0 (usearch's own pool) and with ``threads=1``."""
+    from usearch.index import Index
 
-    index = _new_index(CollectionSpec("bench", points.shape[1], Metric.COSINE))
+    index = Index(
+        ndim=points.shape[1],
+        metric="ip",
+        dtype="f32",
+        connectivity=M,
+        expansion_add=EF_CONSTRUCTION,
+    )
     start = time.perf_counter()
     index.add(np.arange(len(points), dtype=np.uint64), points)
     build_s = time.perf_counter() - start
@@ -305,11 +316,17 @@ def usearch_library(points: Matrix) -> Library:
     def search(query: Matrix) -> list[int]:
         return ids(np.asarray(index.search(query, K).keys))
 
+    def search_alone(query: Matrix) -> list[int]:
+        return ids(np.asarray(index.search(query, K, threads=1).keys))
+
     label = f"usearch {index.connectivity}/{index.expansion_add}"
-    return Library(label, build_s, set_ef, search)
+    return [
+        Library(label, build_s, set_ef, search),
+        Library(f"{label}, threads=1", build_s, set_ef, search_alone),
+    ]
 
 
-def hnswlib_library(points: Matrix) -> Library:
+def hnswlib_library(points: Matrix) -> list[Library]:
     import hnswlib  # type: ignore[import-untyped]
 
     index = hnswlib.Index(space="ip", dim=points.shape[1])
@@ -322,10 +339,10 @@ def hnswlib_library(points: Matrix) -> Library:
         labels, _ = index.knn_query(query, k=K, num_threads=1)
         return ids(labels[0])
 
-    return Library(f"hnswlib {M}/{EF_CONSTRUCTION}", build_s, index.set_ef, search)
+    return [Library(f"hnswlib {M}/{EF_CONSTRUCTION}", build_s, index.set_ef, search)]
 
 
-def faiss_library(points: Matrix) -> Library:
+def faiss_library(points: Matrix) -> list[Library]:
     import faiss
 
     index = faiss.IndexHNSWFlat(points.shape[1], M, faiss.METRIC_INNER_PRODUCT)
@@ -341,7 +358,7 @@ def faiss_library(points: Matrix) -> Library:
         _, labels = index.search(query[None, :], K)
         return ids(labels[0])
 
-    return Library(f"faiss HNSWFlat {M}/{EF_CONSTRUCTION}", build_s, set_ef, search)
+    return [Library(f"faiss HNSWFlat {M}/{EF_CONSTRUCTION}", build_s, set_ef, search)]
 
 
 def library_curve(library: Library, data: Data, truth: Ids, efs: list[int]) -> list[Run]:
@@ -357,13 +374,14 @@ def libraries(data: Data, truth: Ids, efs: list[int]) -> dict[str, tuple[float, 
     import faiss
 
     results = {}
-    for build in (usearch_library, hnswlib_library, faiss_library):
+    for build in (usearch_libraries, hnswlib_library, faiss_library):
         faiss.omp_set_num_threads(os.cpu_count() or 1)
-        library = build(data.points)
-        print(f"  {library.name}: built in {library.build_s:.1f} s", flush=True)
+        built = build(data.points)
+        print(f"  {built[0].name}: built in {built[0].build_s:.1f} s", flush=True)
         faiss.omp_set_num_threads(1)  # one query at a time: no thread pool to wake per query
-        results[library.name] = (library.build_s, library_curve(library, data, truth, efs))
-        del library
+        for library in built:
+            results[library.name] = (library.build_s, library_curve(library, data, truth, efs))
+        del built
     return results
 
 
@@ -498,9 +516,11 @@ async def count_cost_ms(url: str, times: int = 20) -> dict[str, float]:
     )
     tree = filters.parse(filter_json(10), {"bucket": FieldType.NUMBER})
     statements = {
-        "none": sql.SQL("SELECT count(*) FROM {}").format(table),
-        "10 %": sql.SQL("SELECT count(*) FILTER (WHERE {}), count(*) FROM {}").format(
-            condition(tree), table
+        "none": sql.SQL("SELECT reltuples::bigint FROM pg_class WHERE oid = {}::regclass").format(
+            sql.Literal(table.as_string(None))
+        ),
+        "10 %": sql.SQL("SELECT count(*) FROM (SELECT 1 FROM {} WHERE {} LIMIT {}) AS p").format(
+            table, condition(tree), sql.Literal(EXACT_LIMIT + 1)
         ),
     }
     costs = {}

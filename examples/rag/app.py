@@ -34,6 +34,15 @@ class Passage(BaseModel):
     score: float
 
 
+def _passage(point_id: str, score: float, payload: dict[str, Any]) -> Passage:
+    return Passage(
+        title=str(payload.get("title", point_id)),
+        chunk=int(payload.get("chunk", 0)),
+        text=str(payload.get("text", "")),
+        score=score,
+    )
+
+
 class Rag(scaleserve.Pipeline):
     """Answers a chat from the tenant's documents, citing them."""
 
@@ -50,12 +59,7 @@ class Rag(scaleserve.Pipeline):
 
     async def passages(self, vector: list[float], context: scaleserve.StepContext) -> list[Passage]:
         hits = await context.search(COLLECTION, vector, k=PASSAGES, filter=ONLY_ENGLISH)
-        return [
-            Passage(title=h.payload["title"], chunk=h.payload["chunk"], text=h.payload["text"],
-                    score=h.score)
-            for h in hits
-            if h.payload
-        ]  # fmt: skip
+        return [_passage(h.id, h.score, h.payload or {}) for h in hits]
 
     def prompt(self, request: GenerationRequest, passages: list[Passage]) -> GenerationRequest:
         context = "\n".join(f"[{i}] {p.text}" for i, p in enumerate(passages, start=1))

@@ -38,10 +38,17 @@ def _add_features() -> None:
     app.add_typer(features, name="features")
 
 
+def _add_audit() -> None:
+    from scaleserve.audit_cli import app as audit
+
+    app.add_typer(audit, name="audit")
+
+
 _add_tenants()
 _add_models()
 _add_deploy()
 _add_features()
+_add_audit()
 
 
 Targets = Annotated[

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from scaleserve.audit.settings import AuditSettings
 from scaleserve.cache.settings import CacheSettings
 from scaleserve.errors import ConfigError
 from scaleserve.jobs.settings import JobSettings
@@ -92,6 +93,7 @@ class ServeSettings:
     tenancy: TenancySettings = field(default_factory=TenancySettings)
     registry: RegistrySettings = field(default_factory=RegistrySettings)
     vectors: VectorSettings = field(default_factory=VectorSettings)
+    audit: AuditSettings = field(default_factory=AuditSettings)
 
     @classmethod
     def from_env(cls, targets: Sequence[str], **overrides: Any) -> ServeSettings:
@@ -137,6 +139,11 @@ class ServeSettings:
             tenancy=tenancy,
             registry=registry_from_env(),
             vectors=VectorSettings(url=_env("VECTORS_URL", None, str)),
+            audit=AuditSettings(
+                url=_env("AUDIT_URL", None, str),
+                schema=_env("AUDIT_SCHEMA", AuditSettings.schema, str),
+                retention_days=_env("AUDIT_RETENTION_DAYS", AuditSettings.retention_days, int),
+            ),
         )
         settings = replace(settings, **rest)
         if settings.workers is not None and settings.workers < 1:

@@ -18,11 +18,12 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 import scaleserve
-from scaleserve.api import cache_routes, drift_routes, problems, registry_routes
+from scaleserve.api import audit_routes, cache_routes, drift_routes, problems, registry_routes
 from scaleserve.api.protocol_route import protocol_route
 from scaleserve.api.routes import Gauges, metrics_route, metrics_text
 from scaleserve.api.tracing_middleware import FASTAPI_TELEMETRY
 from scaleserve.api.usage import Grouping, UsageReport, usage_report
+from scaleserve.audit.store import AuditStore
 from scaleserve.cache.result_cache import ResultCache
 from scaleserve.errors import RequestError, UnknownTenant
 from scaleserve.model.spec import ModelSpec
@@ -77,9 +78,11 @@ def build_admin_app(
     dashboard_extras: dashboard.ReadExtras | None = None,
     gauges: Gauges | None = None,
     drift: DriftWatch | None = None,
+    audit: AuditStore | None = None,
 ) -> FastAPI:
     """``dashboard_extras``: more for the dashboard's snapshots, merged over its own;
-    ``gauges``: the autoscaler's live gauges, for ``/metrics`` and the dashboard."""
+    ``gauges``: the autoscaler's live gauges, for ``/metrics`` and the dashboard;
+    ``audit``: the audit log's store, read by ``/admin/audit``."""
     app = FastAPI(
         title="scaleserve admin", version=scaleserve.__version__, telemetry=FASTAPI_TELEMETRY
     )
@@ -102,6 +105,8 @@ def build_admin_app(
         app.include_router(drift_routes.build_router(drift), dependencies=guarded)
     if registry is not None:
         app.include_router(registry_routes.build_router(registry), dependencies=guarded)
+    if audit is not None:
+        app.include_router(audit_routes.build_router(audit), dependencies=guarded)
     extras = _dashboard_extras(gate, specs, registry, dashboard_extras)
     _mount_dashboard(app, gate, metrics_text(specs, broker, gauges, collectors), extras)
     problems.install_handlers(app)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from fastapi import FastAPI
+from prometheus_client.registry import Collector
 from starlette.types import ASGIApp
 
 import scaleserve
@@ -21,6 +22,7 @@ from scaleserve.api import (
 from scaleserve.api import jobs as job_routes
 from scaleserve.api import jobs_batch as batch_routes
 from scaleserve.api.access_log import AccessLog, access_log_wanted
+from scaleserve.api.audit_hook import PredictionAudit
 from scaleserve.api.gateway import Gateway, Shortcut
 from scaleserve.api.jobs import JobsApi
 from scaleserve.api.jobs_fast import JobShortcuts
@@ -30,6 +32,8 @@ from scaleserve.api.routes import Gauges
 from scaleserve.api.text_embedder import TextEmbedder
 from scaleserve.api.tracing_middleware import FASTAPI_TELEMETRY, TracingMiddleware
 from scaleserve.api.vector_query_fast import VectorQueryShortcut
+from scaleserve.audit.metrics import AuditCollector
+from scaleserve.audit.sink import AuditSink
 from scaleserve.cache.result_cache import ResultCache
 from scaleserve.errors import ConfigError
 from scaleserve.features.store import FeatureStore
@@ -57,6 +61,7 @@ def create_app(
     errors: RecentErrors | None = None,
     vectors: VectorStore | None = None,
     features: FeatureStore | None = None,
+    audit: AuditSink | None = None,
 ) -> ASGIApp:
     """The gateway's ASGI app for ``specs`` served through ``broker`` (and ``jobs``, when given).
 
@@ -68,6 +73,7 @@ def create_app(
     ``vectors``: the tenants' vector collections (``/v1/collections``), opened by the caller.
     ``features``: the online features the models read (``/v1/features``, and the join into
     their inputs); needed when a model declares features.
+    ``audit``: where the predict route offers the records of audited models.
     """
     app = FastAPI(
         title="scaleserve",
@@ -76,7 +82,10 @@ def create_app(
         telemetry=FASTAPI_TELEMETRY,
     )
     app.state.specs_by_name = {spec.name: spec for spec in specs}
-    routes.include(app, specs, broker, gauges, [drift.collector] if drift else [])
+    collectors: list[Collector] = [drift.collector] if drift else []
+    if audit is not None:
+        collectors.append(AuditCollector(audit))
+    routes.include(app, specs, broker, gauges, collectors)
     app.include_router(usage.build_router())
     app.include_router(streaming_route.build_router(specs, broker, settings))
     app.include_router(oip_routes.build_router(specs, broker, settings))
@@ -95,7 +104,14 @@ def create_app(
     cache = cache or ResultCache(specs, broker)
     shortcuts.append(
         PredictHandler(
-            specs, broker, settings, cache, drift=drift, errors=errors, features=features
+            specs,
+            broker,
+            settings,
+            cache,
+            drift=drift,
+            errors=errors,
+            features=features,
+            audit=PredictionAudit(audit) if audit is not None else None,
         )
     )
     if jobs is not None:

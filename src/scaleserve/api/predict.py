@@ -22,6 +22,7 @@ import orjson
 from pydantic import TypeAdapter, ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from scaleserve.api.audit_hook import REQUEST_BODY_KEY, error_output
 from scaleserve.api.body import check_headers, parse_json, read_body
 from scaleserve.api.caller import CALLER_KEY, Caller, caller_of
 from scaleserve.api.protocol_route import requested_timeout_s
@@ -46,6 +47,7 @@ from scaleserve.registry.ticket import VERSION_HEADER, answered_version, version
 from scaleserve.settings import GatewaySettings
 
 if TYPE_CHECKING:
+    from scaleserve.api.audit_hook import PredictionAudit
     from scaleserve.cache.readthrough import ModelCache
     from scaleserve.cache.result_cache import ResultCache
     from scaleserve.observe.drift_watch import DriftWatch
@@ -146,9 +148,11 @@ class PredictHandler:
         drift: DriftWatch | None = None,
         errors: RecentErrors | None = None,
         features: FeatureStore | None = None,
+        audit: PredictionAudit | None = None,
     ) -> None:
         tenants = TenantLabels.from_env()
         self._features = features
+        self._audit = audit
         self._drift = drift
         self._errors = errors
         self._endpoints = {
@@ -180,6 +184,7 @@ class PredictHandler:
         counted = endpoint.metrics
         counted.in_flight.inc()
         items, failure = 0, ""
+        body, headers = b"", list[tuple[bytes, bytes]]()
         try:
             body, headers, items = await self._predict(endpoint, scope, receive)
         except ScaleserveError as exc:
@@ -198,6 +203,9 @@ class PredictHandler:
         counted.record(version, _tenant(scope), status, items, took_s)
         if status >= 500 and self._errors is not None:
             self._errors.add(name, version, _tenant(scope), status, failure)
+        if self._audit is not None and endpoint.spec.audit is not None:
+            output = body if status == 200 else error_output(failure)
+            self._audit.record(endpoint.spec, version, scope, status, took_s, output, headers)
 
     async def _predict(
         self, endpoint: ModelEndpoint, scope: Scope, receive: Receive
@@ -210,6 +218,8 @@ class PredictHandler:
         caller = caller_of(scope)
         self._refuse_if_full(endpoint)
         body = await read_body(receive, limit)
+        if self._audit is not None and endpoint.spec.audit is not None:
+            scope[REQUEST_BODY_KEY] = body
         if endpoint.spec.features and self._features is not None:
             payloads = await endpoint.parse_joined(body, self._features, caller.tenant.name)
         else:

@@ -76,6 +76,9 @@ class Model:
     """Online features joined into each input before it is validated: a list of
     ``scaleserve.features.FeatureNeed`` (a view, the input field holding the entity id). A
     missing or stale feature takes its view's default, or the request gets a 422 naming it."""
+    audit: ClassVar[Any] = None
+    """Record predictions in the audit log: ``True`` (every error, every success, inputs and
+    outputs as sha256), or a ``scaleserve.audit.policy.AuditPolicy``."""
     drift: ClassVar[Any] = False
     """Watch inputs and outputs for drift: ``True`` (defaults), or a
     ``scaleserve.observe.drift.DriftSpec`` for fields, thresholds and window sizes."""

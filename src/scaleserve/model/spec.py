@@ -20,6 +20,7 @@ from scaleserve.model.tasks import Generation, GenerationChunk, GenerationReques
 from scaleserve.scale.autoscale import Autoscale
 
 if typing.TYPE_CHECKING:
+    from scaleserve.audit.policy import AuditPolicy
     from scaleserve.features.join import FeatureNeed
     from scaleserve.observe.drift.spec import DriftSpec
 
@@ -104,6 +105,8 @@ class ModelSpec:
     """The share of requests that should succeed (error budget burn rates use it)."""
     features: tuple[FeatureNeed, ...] = ()
     """The online features the gateway joins into each input before validating it."""
+    audit: AuditPolicy | None = None
+    """Which of its predictions go to the audit log (``None``: none)."""
     drift: DriftSpec | None = None
     """How the gateway watches this model's inputs and outputs for drift (``None``: not)."""
     lane: str = ""
@@ -131,6 +134,7 @@ class ModelSpec:
             autoscale=settings.autoscale,
             drift=_drift_spec(settings.drift),
             features=_feature_needs(model_class),
+            audit=_audit_policy(model_class),
             target=target,
             **settings.model_dump(exclude={"cache", "autoscale", "drift"}),
         )
@@ -196,6 +200,12 @@ def _validated_settings(model_class: type[Model]) -> _Settings:
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"{model_class.__name__} has invalid settings: {problems}") from None
+
+
+def _audit_policy(model_class: type[Model]) -> AuditPolicy | None:
+    from scaleserve.audit.policy import audit_policy
+
+    return audit_policy(model_class.audit)
 
 
 def _feature_needs(model_class: type[Model]) -> tuple[FeatureNeed, ...]:

@@ -1,13 +1,20 @@
 """The gateway's composition parts, opened for ``serve`` and closed after it: the tenants'
-vector collections, the online feature store when a served model reads features, and the
-pipelines with the log of their jobs' steps."""
+vector collections, the online feature store when a served model reads features, the
+pipelines with the log of their jobs' steps, and the audit log when a model is audited."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import dataclasses
+import datetime
+import logging
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
+from scaleserve.audit.settings import AuditSettings
+from scaleserve.audit.sink import AuditSink
+from scaleserve.audit.store import AuditStore
 from scaleserve.features.coalescing import CoalescingReads
 from scaleserve.features.store import FeatureStore
 from scaleserve.model.spec import ModelSpec
@@ -17,7 +24,10 @@ from scaleserve.pipelines.steps import SqliteStepLog
 from scaleserve.settings import ServeSettings
 from scaleserve.vectors.store import VectorStore
 
+log = logging.getLogger(__name__)
+
 FEATURES_DB_FILE = "features.sqlite3"
+KEEP_INTERVAL_S = 3600.0
 PIPELINE_STEPS_DB_FILE = "pipeline-steps.sqlite3"
 
 
@@ -95,3 +105,54 @@ async def pipelines(
         yield PipelineServing(graphs, log, vectors)
     finally:
         await log.close()
+
+
+@contextlib.asynccontextmanager
+async def audit_log(
+    settings: ServeSettings, specs: Sequence[ModelSpec]
+) -> AsyncIterator[AuditLog | None]:
+    """The audit log's store and sink when a served model is audited (else ``None``), with
+    a keeper that makes the coming days' partitions and drops the expired ones hourly."""
+    if not any(spec.audit for spec in specs):
+        yield None
+        return
+    store = open_audit_store(settings.audit, settings.data_dir)
+    await store.open()
+    sink = AuditSink(store)
+    keeper = asyncio.create_task(_keep(store, settings.audit))
+    try:
+        await sink.start()
+        yield AuditLog(store, sink)
+    finally:
+        keeper.cancel()
+        await asyncio.gather(keeper, return_exceptions=True)
+        await sink.close()
+        await store.close()
+
+
+@dataclasses.dataclass(frozen=True)
+class AuditLog:
+    store: AuditStore
+    sink: AuditSink
+
+
+def open_audit_store(audit: AuditSettings, data_dir: str) -> AuditStore:
+    """The store ``audit`` names (not yet opened)."""
+    if audit.on_postgres:
+        from scaleserve.audit.backends.postgres import PostgresAuditStore
+
+        return PostgresAuditStore(audit.location(data_dir), audit.schema)
+    from scaleserve.audit.backends.sqlite import SqliteAuditStore
+
+    return SqliteAuditStore(audit.location(data_dir))
+
+
+async def _keep(store: AuditStore, audit: AuditSettings) -> None:
+    while True:
+        today = datetime.datetime.now(datetime.UTC).date()
+        try:
+            await store.prepare(today, audit.days_ahead)
+            await store.drop_before(today - datetime.timedelta(days=audit.retention_days))
+        except Exception:
+            log.exception("the audit log's partitions could not be kept; trying again later")
+        await asyncio.sleep(KEEP_INTERVAL_S)

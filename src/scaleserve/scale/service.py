@@ -35,7 +35,7 @@ from scaleserve.observe.recent_errors import RecentErrors
 from scaleserve.pipelines.graph import PipelineGraph
 from scaleserve.scale.autoscaler import gpu_assigner, local_autoscaler
 from scaleserve.scale.capacity import Capacity
-from scaleserve.scale.composition import feature_store, pipelines, vector_store
+from scaleserve.scale.composition import audit_log, feature_store, pipelines, vector_store
 from scaleserve.scale.parts import gateway_parts
 from scaleserve.scale.registry_serving import RegistryServing
 from scaleserve.scale.runtime_dir import RuntimeDir
@@ -88,6 +88,7 @@ async def serve(
             parts.specs, parts.broker, settings.cache, settings.redis_url, settings.redis_prefix
         ) as cache,
         feature_store(settings, parts.specs) as features,
+        audit_log(settings, parts.specs) as audit,
     ):
         drain_s = settings.gateway.drain_timeout_s
         scaling = None
@@ -115,6 +116,7 @@ async def serve(
             errors=errors,
             vectors=vectors,
             features=features,
+            audit=audit.sink if audit else None,
         )
         server = _server(settings, app, settings.gateway.host, settings.gateway.port)
         admin_app = build_admin_app(
@@ -127,6 +129,7 @@ async def serve(
             gauges=scaling.gauges if scaling else None,
             drift=drift,
             dashboard_extras=_dashboard_extras(errors),
+            audit=audit.store if audit else None,
         )
         admin = _server(settings, admin_app, settings.tenancy.admin_host, settings.admin_port)
         await supervisor.start()

@@ -1,0 +1,1 @@
+"""The prediction audit log: records, the buffered sink, stores, redaction, export."""

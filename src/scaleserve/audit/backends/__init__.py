@@ -1,0 +1,1 @@
+"""Audit stores: ``sqlite`` (embedded; ``:memory:`` for tests), ``postgres`` (by day)."""

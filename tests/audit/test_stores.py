@@ -25,6 +25,13 @@ async def test_round_trip_keeps_every_field(store: AuditStore):
     assert await store.query(model="echo", since=T0) == [kept, untraced]
 
 
+async def test_text_with_tabs_newlines_backslashes_and_nulls_round_trips(store: AuditStore):
+    awkward = '{"text": "a\\tb\\nc \\\\ d \\"q\\" \u00e9\u4e2d"}' + "\t\n\r\\N\\"
+    written = record(T0 + 1, "tab\there", tenant="t\\1", input=awkward, output=None)
+    await store.write_many([written])
+    assert await store.query(model="echo", since=T0) == [written]
+
+
 async def test_query_orders_by_time_then_request_id(store: AuditStore):
     records = [record(T0 + 5, "b"), record(T0 + 1, "z"), record(T0 + 5, "a"), record(T0 + 3, "m")]
     await store.write_many(records)

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from scaleserve.audit.records import FIELDS, AuditRecord, day_start
 from scaleserve.sqlite_file import SqliteFile
 
@@ -34,10 +36,15 @@ CREATE TABLE IF NOT EXISTS audit (
 CREATE INDEX IF NOT EXISTS audit_model_ts ON audit (model, ts, request_id);
 """
 
+# One statement for a whole batch (its rows as one JSON array): executemany would give the
+# GIL back and wait for it again around every row, which under a busy event loop costs up to
+# a switch interval (5 ms) per row (measured: a third of the records dropped at 6k req/s).
 _INSERT = """
 INSERT INTO audit (ts, tenant, model, version, route, request_id, trace_id, latency_ms, status,
                    cache, input, output)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5,
+       value ->> 6, value ->> 7, value ->> 8, value ->> 9, value ->> 10, value ->> 11
+FROM json_each(?)
 """
 _QUERY = """
 SELECT ts, tenant, model, version, route, request_id, trace_id, latency_ms, status, cache,
@@ -68,7 +75,7 @@ class SqliteAuditStore:
         if not records:
             return
         async with self._file.transaction() as db:
-            await db.executemany(_INSERT, [_row(record) for record in records])
+            await db.execute(_INSERT, (orjson.dumps([_row(record) for record in records]),))
 
     async def query(
         self,

@@ -25,7 +25,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 
-from scaleserve.audit.records import AuditRecord, day_start
+from scaleserve.audit.records import FIELDS, AuditRecord, day_start
 from scaleserve.errors import ConfigError
 
 Connection = psycopg.AsyncConnection[TupleRow]
@@ -63,11 +63,12 @@ CREATE TABLE IF NOT EXISTS {schema}.audit_default PARTITION OF {schema}.audit DE
 _LOCK: LiteralString = "SELECT pg_advisory_xact_lock(%s)"
 _COPY: LiteralString = (
     "COPY {schema}.audit (ts, tenant, model, version, route, request_id, trace_id,"
-    " latency_ms, status, cache, input, output) FROM STDIN"
+    " latency_ms, status, cache, input, output) FROM STDIN (FORMAT BINARY)"
 )
-# COPY's text format, built as one string per batch: a row at a time through psycopg's
-# write_row cost the gateway's event loop ~15 us a record (measured: 13 % of echo's req/s).
-_ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"})
+_COPY_TYPES = (
+    "timestamptz", "text", "text", "text", "text", "text", "text",
+    "float8", "int4", "text", "text", "text",
+)  # fmt: skip
 _SELECT: LiteralString = (
     "SELECT ts, tenant, model, version, route, request_id, trace_id, latency_ms, status,"
     " cache, input, output FROM {schema}.audit WHERE model = %s AND ts >= %s"
@@ -148,7 +149,9 @@ class PostgresAuditStore:
             conn.cursor() as cursor,
             cursor.copy(self._sql(_COPY)) as copy,
         ):
-            await copy.write("".join(_line(record) for record in records))
+            copy.set_types(list(_COPY_TYPES))
+            for record in records:
+                await copy.write_row(_row(record))
 
     async def query(
         self,
@@ -259,20 +262,10 @@ def _time(ts: float) -> datetime.datetime:
     return datetime.datetime.fromtimestamp(ts, tz=datetime.UTC)
 
 
-def _line(record: AuditRecord) -> str:
-    """``record`` as a line of COPY's text format (tab-separated, ``\\N`` for null)."""
-    texts = [
-        _time(record.ts).isoformat(),
-        _text(record.tenant), _text(record.model), _text(record.version), _text(record.route),
-        _text(record.request_id), _text(record.trace_id),
-        repr(float(record.latency_ms)), str(int(record.status)), _text(record.cache),
-        _text(record.input), _text(record.output),
-    ]  # fmt: skip
-    return "\t".join(texts) + "\n"
-
-
-def _text(value: str | None) -> str:
-    return "\\N" if value is None else value.translate(_ESCAPES)
+def _row(record: AuditRecord) -> tuple[Any, ...]:
+    values = [getattr(record, name) for name in FIELDS]
+    values[0] = _time(record.ts)
+    return tuple(values)
 
 
 def _record(row: TupleRow) -> AuditRecord:

@@ -52,6 +52,23 @@ def worker(
     return embedded_worker(broker, model, SPEC)
 
 
+async def one_then_three_together(
+    tmp_path: Path, model: Recorder, three: tuple[int, int, int]
+) -> list[object]:
+    """Each request's answer (or error): a request of 1 alone, then three single-item
+    requests queued while it runs, so the worker takes them as one batch."""
+    model.gate = asyncio.Event()
+    async with broker_at(tmp_path) as broker, worker(broker, model):
+        first = asyncio.create_task(broker.submit("recorder", payloads(1), timeout_s=5))
+        await until(lambda: broker.depth("recorder") - broker.queued("recorder") > 0)
+        rest = [
+            asyncio.create_task(broker.submit("recorder", payloads(n), timeout_s=5)) for n in three
+        ]
+        await until(lambda: broker.queued("recorder") >= 3)
+        model.gate.set()
+        return await asyncio.gather(first, *rest, return_exceptions=True)
+
+
 async def test_outputs_in_order_across_batches(tmp_path: Path) -> None:
     model = Recorder()
     async with broker_at(tmp_path) as broker, worker(broker, model):
@@ -63,17 +80,8 @@ async def test_outputs_in_order_across_batches(tmp_path: Path) -> None:
 
 async def test_concurrent_requests_share_batches(tmp_path: Path) -> None:
     model = Recorder()
-    model.gate = asyncio.Event()
-    async with broker_at(tmp_path) as broker, worker(broker, model):
-        first = asyncio.create_task(broker.submit("recorder", payloads(1), timeout_s=5))
-        await until(lambda: broker.depth("recorder") - broker.queued("recorder") > 0)
-        rest = [
-            asyncio.create_task(broker.submit("recorder", payloads(n), timeout_s=5))
-            for n in (2, 3, 4)
-        ]
-        await until(lambda: broker.queued("recorder") >= 3)
-        model.gate.set()
-        await asyncio.gather(first, *rest)
+    answers = await one_then_three_together(tmp_path, model, (2, 3, 4))
+    assert answers == [[b"10"], [b"20"], [b"30"], [b"40"]]
     assert model.batches == [[1], [2, 3, 4]]
 
 
@@ -83,6 +91,17 @@ async def test_model_error_fails_only_its_batch(tmp_path: Path) -> None:
         with pytest.raises(ModelFailed, match="RuntimeError: minus one"):
             await broker.submit("recorder", payloads(-1), timeout_s=5)
         assert await broker.submit("recorder", payloads(7), timeout_s=5) == [b"70"]
+
+
+async def test_a_poison_item_fails_only_its_own_request(tmp_path: Path) -> None:
+    """Requests batched with a failing item get their outputs: the worker splits the failed
+    batch until the item that fails is alone."""
+    model = Recorder()
+    answers = await one_then_three_together(tmp_path, model, (2, -1, 4))
+    assert answers[:2] == [[b"10"], [b"20"]]
+    assert isinstance(answers[2], ModelFailed)
+    assert answers[3] == [b"40"]
+    assert model.batches[1] == [2, -1, 4]  # the shared batch failed, then its halves ran
 
 
 async def test_queue_bound_refuses_before_queueing(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 PREFIX = "scaleserve"
 WORKER_GROUP = "workers"
 WEBHOOK_GROUP = "webhooks"
+HISTORY_GROUP = "history"
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,11 @@ class RedisKeys:
     def webhooks(self) -> str:
         """Stream of ended jobs whose webhook must be delivered (consumer group ``webhooks``)."""
         return f"{self.prefix}:webhooks"
+
+    def ended_jobs(self) -> str:
+        """Stream (capped) of ended jobs, each to be copied to the job history (consumer
+        group ``history``)."""
+        return f"{self.prefix}:jobs-ended"
 
     def lane_failure(self, lane: str) -> str:
         """Why a version's workers cannot load (set briefly by a worker that failed to)."""

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from scaleserve.errors import JobsExist
 from scaleserve.jobs.backends.sqlite import SqliteJobStore
 from scaleserve.jobs.record import Job, JobStatus, new_job_id
 
@@ -160,7 +161,7 @@ async def test_jobs_created_together_are_all_recorded_or_none(store: SqliteJobSt
     assert await store.get_many([j.id for j in jobs], "t1") == jobs
     assert [[e.seq for e in await store.events_after(j.id, 0)] for j in jobs] == [[1]] * 3
     clash = [queued_job(), jobs[1]]  # a second job with an id already taken
-    with pytest.raises(Exception, match="UNIQUE"):
+    with pytest.raises(JobsExist):
         await store.create(clash)
     assert await store.get(clash[0].id, "t1") is None
 

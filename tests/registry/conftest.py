@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
-import psycopg
 import pytest
-from psycopg import sql
 
 from scaleserve.registry.backends.local_blobs import LocalBlobStore
 from scaleserve.registry.backends.sqlite import SqliteRegistryStore
@@ -35,38 +30,3 @@ def weights(tmp_path: Path) -> Path:
     folder.mkdir()
     (folder / "config.json").write_text('{"factor": 2}')
     return folder
-
-
-PG_HOST, PG_PORT = "127.0.0.1", 5432
-PG_URL = f"postgresql://{PG_HOST}:{PG_PORT}/test"
-
-
-def _pg_reachable() -> bool:
-    try:
-        with socket.create_connection((PG_HOST, PG_PORT), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-@pytest.fixture(scope="session")
-def pg_url() -> str:
-    """The real PostgreSQL on loopback; tests skip without it, except in CI where they run."""
-    if not _pg_reachable():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL is not running on {PG_HOST}:{PG_PORT} (CI must run it)")
-        pytest.skip(
-            f"PostgreSQL is not running on {PG_HOST}:{PG_PORT}: start PostgreSQL with "
-            "`pg_ctlcluster 15 main start` (trust auth, a database `test`)"
-        )
-    return PG_URL
-
-
-@pytest.fixture
-def pg_schema(pg_url: str) -> Iterator[str]:
-    """A fresh schema name; the schema is dropped afterwards."""
-    schema = f"sstest_{uuid.uuid4().hex[:12]}"
-    yield schema
-    drop = sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
-    with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute(drop)

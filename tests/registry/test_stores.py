@@ -38,7 +38,7 @@ from scaleserve.registry.records import (
     Swap,
 )
 from scaleserve.registry.store import RegistryStore, stamped
-from tests.registry.conftest import PG_URL
+from tests.conftest import PG_URL
 
 WAIT_S = 5.0
 """The longest any test waits for a watcher (a failure, not a sleep)."""
@@ -455,7 +455,7 @@ async def test_an_unreachable_server_is_a_config_error_naming_the_host() -> None
 
 @pytest.mark.parametrize("schema", ["", "Upper", "1st", "a-b", "a;b", "pg_x", "x" * 64])
 def test_a_bad_schema_name_is_refused(schema: str) -> None:
-    with pytest.raises(ConfigError, match="not a registry schema name"):
+    with pytest.raises(ConfigError, match="not a schema name for the registry"):
         PostgresRegistryStore(PG_URL, schema)
 
 

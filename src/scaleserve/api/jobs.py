@@ -20,6 +20,8 @@ from scaleserve.api.problems import problem_response
 from scaleserve.api.protocol_route import protocol_route
 from scaleserve.api.schemas import Problem
 from scaleserve.errors import InvalidInput, JobNotCancellable, JobNotFound, UnknownModel
+from scaleserve.jobs.history import JobLister
+from scaleserve.jobs.idempotency import REPLAYED_HEADER, checked_key, keyed, submit_once
 from scaleserve.jobs.record import Job, JobEvent, JobStatus, is_job_id, new_job_id
 from scaleserve.jobs.runner import encode_inputs
 from scaleserve.jobs.settings import JobSettings
@@ -91,6 +93,8 @@ class JobsApi:
     specs: Sequence[ModelSpec]
     settings: JobSettings
     check_webhook_url: UrlCheck | None = None
+    lister: JobLister | None = None
+    """Where ``GET /v1/jobs`` lists a tenant's jobs (``None``: listing is not offered)."""
 
 
 def jobs_router(max_body_bytes: int) -> APIRouter:
@@ -119,12 +123,17 @@ def build_router(jobs: JobsApi, max_body_bytes: int = GatewaySettings.max_body_b
 
     @router.post("", status_code=202, response_model=JobAccepted, responses={**ended, **refusals})
     async def submit(
-        body: JobRequest, request: Request, prefer: str | None = Header(default=None)
+        body: JobRequest,
+        request: Request,
+        prefer: str | None = Header(default=None),
+        idempotency_key: str | None = Header(default=None, max_length=255),
     ) -> Response:
         """Accept a job; answers once the job is durably recorded. With ``Prefer: wait=N``
         the answer waits up to N seconds for the job to end: 201 with the ended job, else
-        202 as without it."""
-        answer = await submit_job(jobs, inputs_of, caller_of(request.scope), body, prefer)
+        202 as without it. With ``Idempotency-Key``, the same submission sent again answers
+        the first one's job (``Idempotent-Replayed: true``), never a second job."""
+        caller = caller_of(request.scope)
+        answer = await submit_job(jobs, inputs_of, caller, body, prefer, idempotency_key)
         return _response(answer)
 
     @router.get("/{job_id}", response_model=JobView, responses=not_found)
@@ -159,10 +168,10 @@ def build_router(jobs: JobsApi, max_body_bytes: int = GatewaySettings.max_body_b
     ) -> StreamingResponse:
         """Each change of the job as an SSE event (``event`` = status, ``data`` = the job),
         ending after the final one. Reconnect with ``Last-Event-ID`` to miss nothing."""
-        await find(jobs.store, job_id, _tenant(request))
+        job = await find(jobs.store, job_id, _tenant(request))
         after = header_int(last_event_id) or 0
         return StreamingResponse(
-            _event_stream(jobs.store, job_id, after),
+            _event_stream(jobs.store, job, after),
             media_type="text/event-stream",
             headers=SSE_HEADERS,
         )
@@ -179,14 +188,27 @@ class JobAnswer:
     headers: list[tuple[str, str]]
 
 
-async def submit_job(
-    jobs: JobsApi, inputs_of: InputAdapters, caller: Caller, body: JobRequest, prefer: str | None
+async def submit_job(  # noqa: PLR0917 - the parts of one request
+    jobs: JobsApi,
+    inputs_of: InputAdapters,
+    caller: Caller,
+    body: JobRequest,
+    prefer: str | None,
+    idempotency_key: str | None = None,
 ) -> JobAnswer:
     """``POST /v1/jobs``: 202 once the job is recorded; with ``Prefer: wait``, 201 with the
-    ended job when it ends within the wait."""
+    ended job when it ends within the wait. With an idempotency key, a submission sent
+    again answers as the first did, with the first's job."""
+    key = checked_key(idempotency_key)
     job = await admitted_job(jobs, inputs_of, caller, body)
-    submitted = record_job(jobs, caller, job, len(body.inputs))
+    if key is not None:
+        [job] = keyed([job], key)
     headers = [("location", job_location(job.id))]
+    submitted = (
+        record_job(jobs, caller, job, len(body.inputs))
+        if key is None
+        else _record_once(jobs, caller, job, len(body.inputs), headers)
+    )
     wait_s = preferred_wait_s(prefer, jobs.settings.max_wait_s)
     if wait_s is None:
         return JobAnswer(202, accepted_body(await submitted), headers)
@@ -224,6 +246,19 @@ async def admitted_job(
 async def record_job(jobs: JobsApi, caller: Caller, job: Job, items: int) -> Job:
     """Record and queue ``job`` (durable on return); count it as the caller's usage."""
     await jobs.submit([job])
+    caller.gate.usage.record(caller.tenant.name, job.model, requests=1, items=items)
+    return job
+
+
+async def _record_once(
+    jobs: JobsApi, caller: Caller, job: Job, items: int, headers: list[tuple[str, str]]
+) -> Job:
+    """``record_job`` for a keyed job, unless its key's job is kept already: then that one
+    (not counted again), said so in ``headers``."""
+    [kept], replayed = await submit_once(jobs.store, jobs.submit, [job])
+    if replayed:
+        headers.append((REPLAYED_HEADER, "true"))
+        return kept
     caller.gate.usage.record(caller.tenant.name, job.model, requests=1, items=items)
     return job
 
@@ -324,7 +359,12 @@ def validated_payloads(
     return [spec.input_adapter.dump_json(item) for item in items]
 
 
-async def _event_stream(store: JobStore, job_id: str, after: int) -> AsyncIterator[bytes]:
+async def _event_stream(store: JobStore, job: Job, after: int) -> AsyncIterator[bytes]:
+    job_id = job.id
+    if job.status.terminal and not await store.events_after(job_id, 0):
+        # only the job history has it: its events went with Redis, its final state did not
+        yield _sse(JobEvent(job_id, after + 1, job.status, orjson.dumps(job.view())))
+        return
     while True:
         events = await store.events_after(job_id, after)
         if not events:

@@ -1,5 +1,5 @@
 """Many jobs per request: ``POST /v1/jobs/batch`` submits them, ``GET /v1/jobs?ids=`` reads
-them.
+them (``GET /v1/jobs`` without ``ids`` lists the caller's jobs: see ``jobs_list``).
 
 A batch is all or nothing:
 
@@ -11,6 +11,8 @@ A batch is all or nothing:
   on SQLite) before the 202 answers their ids, in the order of the request. A model whose
   queue cannot take its share refuses the whole batch (503), with nothing recorded.
 - Usage counts each job as one request of its items, as if each had been sent alone.
+- With ``Idempotency-Key``, a batch sent again answers the first one's jobs (``Idempotent-
+  Replayed: true``; not counted again), never a second copy (``scaleserve.jobs.idempotency``).
 
 Reading answers the caller's jobs among ``ids``, in order; every other id (unknown,
 removed after its retention, another tenant's, not an id at all) is listed under
@@ -20,14 +22,15 @@ removed after its retention, another tenant's, not an id at all) is listed under
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from scaleserve.api.caller import caller_of
+from scaleserve.api import jobs_list
+from scaleserve.api.caller import Caller, caller_of
 from scaleserve.api.jobs import (
     InputAdapters,
     JobRequest,
@@ -41,7 +44,8 @@ from scaleserve.api.jobs import (
 )
 from scaleserve.api.schemas import Problem
 from scaleserve.errors import InvalidInput, UnknownModel
-from scaleserve.jobs.record import is_job_id
+from scaleserve.jobs.idempotency import REPLAYED_HEADER, checked_key, keyed, submit_once
+from scaleserve.jobs.record import Job, JobStatus, is_job_id
 from scaleserve.settings import GatewaySettings
 
 MAX_JOBS_PER_BATCH = 1000
@@ -78,8 +82,14 @@ def build_router(jobs: JobsApi, max_body_bytes: int = GatewaySettings.max_body_b
     }
 
     @router.post("/batch", status_code=202, response_model=BatchAccepted, responses=refusals)
-    async def submit_batch(body: BatchRequest, request: Request) -> JSONResponse:
-        """Accept many jobs at once, all or none; answers once every one is durably recorded."""
+    async def submit_batch(
+        body: BatchRequest,
+        request: Request,
+        idempotency_key: str | None = Header(default=None, max_length=255),
+    ) -> JSONResponse:
+        """Accept many jobs at once, all or none; answers once every one is durably recorded.
+        With ``Idempotency-Key``, the same batch sent again answers the first one's jobs."""
+        key = checked_key(idempotency_key)
         caller = caller_of(request.scope)
         payloads = [_payloads_of(job, n, inputs_of) for n, job in enumerate(body.jobs)]
         for job in body.jobs:
@@ -93,26 +103,62 @@ def build_router(jobs: JobsApi, max_body_bytes: int = GatewaySettings.max_body_b
             new_job(job, items, tenant, now, jobs.settings)
             for job, items in zip(body.jobs, payloads, strict=True)
         ]
-        await jobs.submit(batch)
-        for queued, items in zip(batch, payloads, strict=True):
-            caller.gate.usage.record(tenant, queued.model, requests=1, items=len(items))
-        accepted = {"ids": [queued.id for queued in batch], "status": "queued", "created_at": now}
-        return JSONResponse(accepted, 202)
+        return await _recorded(jobs, caller, batch, payloads, key)
 
-    @router.get("", response_model=JobList, responses={422: {"model": Problem}})
-    async def read_many(
+    @router.get(
+        "",
+        response_model=JobList | jobs_list.JobPage,
+        responses={code: {"model": Problem} for code in (422, 501, 503)},
+    )
+    async def read_many(  # noqa: PLR0917 - query parameters, as FastAPI reads them
         request: Request,
-        ids: str = Query(
-            max_length=MAX_IDS_PER_READ * 40,
-            description=f"Job ids, comma-separated, at most {MAX_IDS_PER_READ}.",
-        ),
+        ids: Annotated[
+            str | None,
+            Query(
+                max_length=MAX_IDS_PER_READ * 40,
+                description=f"Job ids, comma-separated, at most {MAX_IDS_PER_READ}.",
+            ),
+        ] = None,
+        status: Annotated[
+            JobStatus | None, Query(description="List: only jobs of this status.")
+        ] = None,
+        since: Annotated[
+            str | None,
+            Query(
+                max_length=64, description="List: jobs created since (unix seconds or ISO 8601)."
+            ),
+        ] = None,
+        limit: Annotated[
+            int | None,
+            Query(
+                ge=1,
+                le=jobs_list.MAX_PAGE,
+                description=f"List: jobs per page (default {jobs_list.DEFAULT_PAGE}).",
+            ),
+        ] = None,
+        cursor: Annotated[
+            str | None,
+            Query(max_length=jobs_list.MAX_CURSOR_CHARS, description="List: a page's next_cursor."),
+        ] = None,
     ) -> Response:
-        """Many jobs at once: those of the caller, and the ids that name none of them."""
+        """With ``ids``: many jobs at once, those of the caller, and the ids that name none of
+        them. Without: a page of the caller's jobs, newest first (``next_cursor`` asks for the
+        next); on Redis this needs the job history (ended jobs), else 501."""
+        tenant = caller_of(request.scope).tenant.name
+        if ids is None:
+            page = await jobs_list.list_page(
+                jobs.lister, tenant, status=status, since=since, limit=limit, cursor=cursor
+            )
+            return Response(page, media_type="application/json")
+        listing = {"status": status, "since": since, "limit": limit, "cursor": cursor}
+        for parameter, value in listing.items():
+            if value is not None:
+                raise jobs_list.not_with_ids(parameter)
         asked = list(dict.fromkeys(part.strip() for part in ids.split(",") if part.strip()))
         if len(asked) > MAX_IDS_PER_READ:
             raise InvalidInput(f"query.ids: at most {MAX_IDS_PER_READ} ids per read")
         wanted = [job_id for job_id in asked if is_job_id(job_id)]
-        found = await jobs.store.get_many(wanted, caller_of(request.scope).tenant.name)
+        found = await jobs.store.get_many(wanted, tenant)
         by_id = {job.id: job for job in found if job is not None}
         body = {
             "jobs": [by_id[job_id].view() for job_id in asked if job_id in by_id],
@@ -121,6 +167,30 @@ def build_router(jobs: JobsApi, max_body_bytes: int = GatewaySettings.max_body_b
         return Response(orjson.dumps(body), media_type="application/json")
 
     return router
+
+
+async def _recorded(
+    jobs: JobsApi, caller: Caller, batch: list[Job], payloads: list[list[bytes]], key: str | None
+) -> JSONResponse:
+    """Record ``batch`` (or find the one ``key`` recorded before) and answer its ids."""
+    if key is not None:
+        batch, replayed = await submit_once(jobs.store, jobs.submit, keyed(batch, key))
+        if replayed:
+            return JSONResponse(_accepted(batch), 202, {REPLAYED_HEADER: "true"})
+    else:
+        await jobs.submit(batch)
+    for queued, items in zip(batch, payloads, strict=True):
+        caller.gate.usage.record(caller.tenant.name, queued.model, requests=1, items=len(items))
+    return JSONResponse(_accepted(batch), 202)
+
+
+def _accepted(batch: list[Job]) -> dict[str, Any]:
+    """The 202's body: the jobs' ids, in order (a replay's status is its first job's now)."""
+    return {
+        "ids": [job.id for job in batch],
+        "status": batch[0].status.value,
+        "created_at": batch[0].created_at,
+    }
 
 
 def _payloads_of(job: JobRequest, n: int, inputs_of: InputAdapters) -> list[bytes]:

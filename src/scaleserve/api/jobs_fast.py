@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 
 _JSON = (b"content-type", b"application/json")
 _PREFER = PREFER_HEADER.encode()
-_BODY_HEADERS = frozenset({b"content-type", b"content-length", _PREFER})
+_IDEMPOTENCY_KEY = b"idempotency-key"
+_BODY_HEADERS = frozenset({b"content-type", b"content-length", _PREFER, _IDEMPOTENCY_KEY})
 _MISSING_BODY = [{"loc": ["body"], "msg": "Field required", "type": "missing"}]
 _JOBS = "/v1/jobs"
 _ONE_JOB = "/v1/jobs/"
@@ -68,7 +69,12 @@ class _Submit:
         try:
             body = await self._body(headers, receive)
             answer = await submit_job(
-                self._jobs, self._inputs_of, caller_of(scope), body, headers.get(_PREFER)
+                self._jobs,
+                self._inputs_of,
+                caller_of(scope),
+                body,
+                headers.get(_PREFER),
+                headers.get(_IDEMPOTENCY_KEY),
             )
         except Exception as exc:  # every failure answers as a problem body
             await _send_problem(send, exc, scope)

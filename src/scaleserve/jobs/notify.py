@@ -17,6 +17,7 @@ from typing import cast
 import orjson
 from redis.asyncio import Redis
 
+from scaleserve.background import stop_task, stop_tasks
 from scaleserve.errors import WebhookRefused
 from scaleserve.jobs.backends.redis import RedisJobStore
 from scaleserve.jobs.record import Job
@@ -85,9 +86,7 @@ class WebhookNotifier:
         return result.delivered
 
     async def close(self) -> None:
-        for task in self._deliveries:
-            task.cancel()
-        await asyncio.gather(*self._deliveries, return_exceptions=True)
+        await stop_tasks(list(self._deliveries))
         await self._sender.aclose()
 
 
@@ -115,9 +114,7 @@ class RedisWebhookConsumer:
         self._task = asyncio.create_task(self._consume())
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await stop_task(self._task)
 
     async def _consume(self) -> None:
         while True:

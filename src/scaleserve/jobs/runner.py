@@ -20,6 +20,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
+from scaleserve.background import stop_tasks
 from scaleserve.errors import (
     DeadlineExceeded,
     InvalidInput,
@@ -84,9 +85,7 @@ class JobRunner:
         self._tasks.append(asyncio.create_task(self._sweep()))
 
     async def close(self) -> None:
-        for task in [*self._tasks, *self._running]:
-            task.cancel()
-        await asyncio.gather(*self._tasks, *self._running, return_exceptions=True)
+        await stop_tasks([*self._tasks, *self._running])
 
     async def submit(self, jobs: Sequence[Job]) -> None:
         """Record ``jobs`` (durably, all or none) and queue them to run."""

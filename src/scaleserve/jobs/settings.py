@@ -18,3 +18,11 @@ class JobSettings:
     sweep_interval_s: float = 60.0
     max_wait_s: float = 60.0
     """The longest a request may hold its answer for a job to end (``Prefer: wait``)."""
+    history_url: str | None = None
+    """``postgresql://…`` where ended jobs are kept after Redis lets them go
+    (``SCALESERVE_JOBS_HISTORY_URL``; Redis mode only). ``None``: no history."""
+    history_schema: str = "scaleserve"
+    """The PostgreSQL schema of the history's table (``SCALESERVE_JOBS_HISTORY_SCHEMA``)."""
+    history_retention_days: float = 90.0
+    """Jobs created longer ago are deleted from the history, hourly
+    (``SCALESERVE_JOBS_HISTORY_RETENTION_DAYS``; 0 keeps them for good)."""

@@ -13,33 +13,18 @@ writer's COPY and the admin surface's reads do not queue behind each other.
 from __future__ import annotations
 
 import datetime
-import hashlib
 import re
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from typing import Any, LiteralString
 
-import psycopg
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import TupleRow
-from psycopg_pool import AsyncConnectionPool
 
 from scaleserve.audit.records import FIELDS, AuditRecord, day_start
-from scaleserve.errors import ConfigError
+from scaleserve.postgres_schema import LOCK, Connection, PooledSchema
 
-Connection = psycopg.AsyncConnection[TupleRow]
-
-SCHEMA_NAME_PATTERN = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 PARTITION_PATTERN = re.compile(r"^audit_(\d{8})$")
-CONNECT_TIMEOUT_S = 5.0
-POOL_MAX_SIZE = 4
 APPLICATION_NAME = "scaleserve-audit"
-_CONNECT: dict[str, Any] = {
-    "autocommit": True,
-    "connect_timeout": int(CONNECT_TIMEOUT_S),
-    "application_name": APPLICATION_NAME,
-}
 
 _SETUP: LiteralString = """
 CREATE SCHEMA IF NOT EXISTS {schema};
@@ -60,7 +45,6 @@ CREATE TABLE IF NOT EXISTS {schema}.audit (
 CREATE INDEX IF NOT EXISTS audit_model_ts ON {schema}.audit (model, ts, request_id);
 CREATE TABLE IF NOT EXISTS {schema}.audit_default PARTITION OF {schema}.audit DEFAULT;
 """
-_LOCK: LiteralString = "SELECT pg_advisory_xact_lock(%s)"
 _COPY: LiteralString = (
     "COPY {schema}.audit (ts, tenant, model, version, route, request_id, trace_id,"
     " latency_ms, status, cache, input, output) FROM STDIN (FORMAT BINARY)"
@@ -102,52 +86,25 @@ class PostgresAuditStore:
     """See ``scaleserve.audit.store.AuditStore``; every gateway shares ``schema``."""
 
     def __init__(self, url: str, schema: str = "scaleserve") -> None:
-        if not SCHEMA_NAME_PATTERN.fullmatch(schema) or schema.startswith("pg_"):
-            raise ConfigError(
-                f"{schema[:80]!r} is not an audit schema name: 1 to 63 of a-z, 0-9, _"
-            )
-        self._url = url
-        self._schema = schema
-        self._names = {"schema": sql.Identifier(schema)}
-        self._lock_key = _lock_key(schema)
-        self._pool: AsyncConnectionPool[Connection] | None = None
+        self._db = PooledSchema(url, schema, owner="audit store", application_name=APPLICATION_NAME)
 
     async def open(self) -> None:
         """Connect and create the table; ``ConfigError`` (naming the host, never the
         password) when the database cannot be reached or the table cannot be made."""
-        try:
-            conn = await psycopg.AsyncConnection.connect(self._url, **_CONNECT)
-            async with conn, conn.transaction():
-                await conn.execute(_LOCK, (self._lock_key,))
-                await conn.execute(self._sql(_SETUP))
-        except psycopg.Error as exc:
-            raise self._config_error(exc) from None
-        pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
-            self._url,
-            min_size=1,
-            max_size=POOL_MAX_SIZE,
-            open=False,
-            timeout=CONNECT_TIMEOUT_S,
-            check=AsyncConnectionPool.check_connection,
-            kwargs=_CONNECT,
-        )
-        await pool.open()
-        self._pool = pool
+        await self._db.open(_SETUP)
 
     async def close(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            await pool.close()
+        await self._db.close()
 
     async def write_many(self, records: Sequence[AuditRecord]) -> None:
         """One binary COPY in one transaction (rows go to their day's partition)."""
         if not records:
             return
         async with (
-            self._connection() as conn,
+            self._db.connection() as conn,
             conn.transaction(),
             conn.cursor() as cursor,
-            cursor.copy(self._sql(_COPY)) as copy,
+            cursor.copy(self._db.sql(_COPY)) as copy,
         ):
             copy.set_types(list(_COPY_TYPES))
             for record in records:
@@ -166,28 +123,28 @@ class PostgresAuditStore:
         parts, args = _where(model, since, until, tenant, after)
         parts.append(sql.SQL("ORDER BY ts, request_id LIMIT %s"))
         args.append(max(limit, 0))
-        query = sql.SQL(" ").join([self._sql(_SELECT), *parts])
-        async with self._connection() as conn:
+        query = sql.SQL(" ").join([self._db.sql(_SELECT), *parts])
+        async with self._db.connection() as conn:
             cursor = await conn.execute(query, args)
             rows = await cursor.fetchall()
         return [_record(row) for row in rows]
 
     async def drop_before(self, day: datetime.date) -> int:
         """DROP the partitions of the days before ``day``; returns how many."""
-        async with self._connection() as conn, conn.transaction():
-            await conn.execute(_LOCK, (self._lock_key,))
+        async with self._db.connection() as conn, conn.transaction():
+            await conn.execute(LOCK, (self._db.lock_key,))
             old = [name for name in await self._partitions(conn) if _day_of(name) < day]
             for name in old:
-                await conn.execute(self._sql(_DROP_DAY, name=sql.Identifier(name)))
-            await conn.execute(self._sql(_DROP_STRAYS), (day_start(day),))
+                await conn.execute(self._db.sql(_DROP_DAY, name=sql.Identifier(name)))
+            await conn.execute(self._db.sql(_DROP_STRAYS), (day_start(day),))
         return len(old)
 
     async def prepare(self, today: datetime.date, days_ahead: int) -> None:
         """Create the partitions of ``today`` and the ``days_ahead`` days after it (those
         missing), moving any of their rows out of the DEFAULT partition."""
         days = [today + datetime.timedelta(days=n) for n in range(max(days_ahead, 0) + 1)]
-        async with self._connection() as conn, conn.transaction():
-            await conn.execute(_LOCK, (self._lock_key,))
+        async with self._db.connection() as conn, conn.transaction():
+            await conn.execute(LOCK, (self._db.lock_key,))
             existing = set(await self._partitions(conn))
             for day in days:
                 if partition_name(day) not in existing:
@@ -195,7 +152,7 @@ class PostgresAuditStore:
 
     async def partitions(self) -> list[str]:
         """The names of the table's partitions, sorted (the DEFAULT one included)."""
-        async with self._connection() as conn:
+        async with self._db.connection() as conn:
             return sorted(await self._partitions(conn))
 
     async def _create_day(self, conn: Connection, day: datetime.date) -> None:
@@ -205,35 +162,14 @@ class PostgresAuditStore:
             "end": sql.Literal((start + datetime.timedelta(days=1)).isoformat()),
             "name": sql.Identifier(partition_name(day)),
         }
-        await conn.execute(self._sql(_MOVE_OUT, **bounds))
-        await conn.execute(self._sql(_CREATE_DAY, **bounds))
-        await conn.execute(self._sql(_MOVE_BACK))
+        await conn.execute(self._db.sql(_MOVE_OUT, **bounds))
+        await conn.execute(self._db.sql(_CREATE_DAY, **bounds))
+        await conn.execute(self._db.sql(_MOVE_BACK))
         await conn.execute("DROP TABLE audit_moving")
 
     async def _partitions(self, conn: Connection) -> list[str]:
-        cursor = await conn.execute(_PARTITIONS, (f"{self._schema}.audit",))
+        cursor = await conn.execute(_PARTITIONS, (f"{self._db.schema}.audit",))
         return [str(row[0]) for row in await cursor.fetchall()]
-
-    @asynccontextmanager
-    async def _connection(self) -> AsyncIterator[Connection]:
-        if self._pool is None:
-            raise RuntimeError("the audit store is not open")
-        async with self._pool.connection() as conn:
-            yield conn
-
-    def _sql(self, template: LiteralString, **names: sql.Composable) -> sql.Composed:
-        """``template`` with ``{schema}`` (and ``names``) quoted; values stay parameters."""
-        return sql.SQL(template).format(**self._names, **names)
-
-    def _config_error(self, exc: Exception) -> ConfigError:
-        params = conninfo_to_dict(self._url)
-        where = f"{params.get('host') or 'the local socket'}:{params.get('port') or 5432}"
-        where += f"/{params.get('dbname') or '(default database)'}"
-        reason = " ".join(str(exc).split())
-        password = params.get("password")
-        if password:
-            reason = reason.replace(str(password), "***")
-        return ConfigError(f"the audit store cannot use PostgreSQL at {where}: {reason}")
 
 
 def _where(
@@ -279,8 +215,3 @@ def _day_of(name: str) -> datetime.date:
     if match is None:
         return datetime.date.max
     return datetime.datetime.strptime(match.group(1), "%Y%m%d").replace(tzinfo=datetime.UTC).date()
-
-
-def _lock_key(schema: str) -> int:
-    digest = hashlib.blake2b(f"scaleserve-audit\x1f{schema}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)

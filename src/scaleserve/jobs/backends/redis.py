@@ -18,7 +18,8 @@ from typing import Any, cast
 import orjson
 from redis.asyncio import Redis
 
-from scaleserve.errors import Overloaded
+from scaleserve.background import stop_task
+from scaleserve.errors import JobsExist, Overloaded
 from scaleserve.jobs.record import Job, JobEvent, JobStatus
 from scaleserve.jobs.watchers import JobWatchers, until_changed, until_ended
 from scaleserve.model.spec import ModelSpec
@@ -65,16 +66,14 @@ class RedisJobStore:
         self._feed = asyncio.create_task(self._follow_changes())
 
     async def close(self) -> None:
-        if self._feed is not None:
-            self._feed.cancel()
-            await asyncio.gather(self._feed, return_exceptions=True)
+        await stop_task(self._feed)
         await self._feed_link.close()
         await self._link.close()
 
     async def submit(self, jobs: Sequence[Job]) -> None:
         """Record ``jobs`` and queue their items in one step, all or none: ``Overloaded``
-        (nothing recorded) when a model's bound would be passed. Durable (as Redis is) on
-        return."""
+        (nothing recorded) when a model's bound would be passed, ``JobsExist`` when one of
+        their ids is taken. Durable (as Redis is) on return."""
         queue_of = [self._queue(job) for job in jobs]
         queues = list(dict.fromkeys(queue_of))
         keys = [key for q, _ in queues for key in (self._keys.stream(q), self._keys.depth(q))]
@@ -86,6 +85,8 @@ class RedisJobStore:
             refused = await SCRIPTS.submit_jobs(self._link, keys, args)
         except REDIS_ERRORS as exc:
             raise unavailable(exc) from exc
+        if int(refused) == -1:
+            raise JobsExist()
         if refused:
             full, bound = queues[int(refused) - 1]
             raise Overloaded(full, bound)
@@ -102,6 +103,13 @@ class RedisJobStore:
 
     async def get_many(self, job_ids: Sequence[str], tenant: str) -> list[Job | None]:
         """Each job (in order) if it exists and belongs to ``tenant``: one round trip."""
+        jobs = await self.load_many(job_ids)
+        return [job if job is not None and job.tenant == tenant else None for job in jobs]
+
+    async def load_many(self, job_ids: Sequence[str]) -> list[Job | None]:
+        """``load`` of each id, in order, in one round trip."""
+        if not job_ids:
+            return []
         try:
             found = [
                 pairs(flat)
@@ -109,11 +117,10 @@ class RedisJobStore:
             ]
         except REDIS_ERRORS as exc:
             raise unavailable(exc) from exc
-        jobs = [
+        return [
             _job(job_id, fields) if fields else None
             for job_id, fields in zip(job_ids, found, strict=True)
         ]
-        return [job if job is not None and job.tenant == tenant else None for job in jobs]
 
     async def load(self, job_id: str) -> Job | None:
         """The job whoever owns it: for scaleserve's own use, never for a client."""
@@ -134,6 +141,7 @@ class RedisJobStore:
                     keys.job_events(job_id),
                     keys.webhooks(),
                     keys.job_changes(),
+                    keys.ended_jobs(),
                 ],
                 [tenant, now, expires_at - now, job_id],
             )

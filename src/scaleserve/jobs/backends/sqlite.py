@@ -11,6 +11,8 @@ from typing import Any
 import aiosqlite
 import orjson
 
+from scaleserve.errors import JobsExist
+from scaleserve.jobs.history import JobQuery, list_condition
 from scaleserve.jobs.record import Job, JobEvent, JobStatus
 from scaleserve.jobs.watchers import JobWatchers, until_changed, until_ended
 from scaleserve.sqlite_file import SqliteFile
@@ -38,6 +40,7 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_unfinished ON jobs (status, created_at)
     WHERE status IN ('queued', 'running');
 CREATE INDEX IF NOT EXISTS jobs_expiry ON jobs (expires_at) WHERE expires_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS jobs_tenant_created ON jobs (tenant, created_at, id);
 CREATE TABLE IF NOT EXISTS job_events (
     job_id TEXT NOT NULL,
     seq INTEGER NOT NULL,
@@ -77,16 +80,20 @@ class SqliteJobStore:
         await self._file.close()
 
     async def create(self, jobs: Sequence[Job]) -> None:
-        """Record new queued jobs in one transaction: all of them or none."""
-        async with self._file.transaction() as db:
-            await db.executemany(
-                f"INSERT INTO jobs ({_COLUMNS}, last_seq) VALUES ({', '.join('?' * 17)})",
-                [(*_row(job), 1) for job in jobs],
-            )
-            await db.executemany(
-                "INSERT INTO job_events (job_id, seq, status, data) VALUES (?, 1, ?, ?)",
-                [(job.id, job.status.value, orjson.dumps(job.view())) for job in jobs],
-            )
+        """Record new queued jobs in one transaction: all of them or none (``JobsExist``
+        when one of their ids is taken)."""
+        try:
+            async with self._file.transaction() as db:
+                await db.executemany(
+                    f"INSERT INTO jobs ({_COLUMNS}, last_seq) VALUES ({', '.join('?' * 17)})",
+                    [(*_row(job), 1) for job in jobs],
+                )
+                await db.executemany(
+                    "INSERT INTO job_events (job_id, seq, status, data) VALUES (?, 1, ?, ?)",
+                    [(job.id, job.status.value, orjson.dumps(job.view())) for job in jobs],
+                )
+        except sqlite3.IntegrityError:
+            raise JobsExist() from None
         for job in jobs:
             self._notify(job.id)
 
@@ -109,6 +116,15 @@ class SqliteJobStore:
             ) as cursor:
                 found.update((row[0], _job(row)) for row in await cursor.fetchall())
         return [found.get(job_id) for job_id in job_ids]
+
+    async def list_jobs(self, tenant: str, query: JobQuery) -> list[Job]:
+        """See ``scaleserve.jobs.history.JobLister``: every job still kept, ended or not."""
+        where, args = list_condition(tenant, query, "?")
+        statement = (
+            f"SELECT {_COLUMNS} FROM jobs WHERE {where} ORDER BY created_at DESC, id DESC LIMIT ?"
+        )
+        async with self._file.conn().execute(statement, (*args, max(query.limit, 0))) as rows:
+            return [_job(row) for row in await rows.fetchall()]
 
     async def claim(self, job_id: str, now: float) -> Job | None:
         return await self._transition(

@@ -21,17 +21,22 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import re
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, LiteralString
 
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict
 from psycopg.pq import TransactionStatus
 from psycopg.rows import TupleRow
 
 from scaleserve.errors import ConfigError, Conflict, UnknownVersion
+from scaleserve.postgres_schema import (
+    LOCK,
+    check_schema_name,
+    describe_url,
+    lock_key,
+    reason_of,
+)
 from scaleserve.registry import codec
 from scaleserve.registry.records import Event, ModelState, ModelVersion
 from scaleserve.registry.store import next_revision, numbered, stale, stamped
@@ -40,7 +45,6 @@ log = logging.getLogger(__name__)
 
 Connection = psycopg.AsyncConnection[TupleRow]
 
-SCHEMA_NAME_PATTERN = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 CHANNEL_PREFIX = "scaleserve_registry_"
 MAX_IDENTIFIER_LENGTH = 63
 """PostgreSQL's longest name (``NAMEDATALEN - 1``); ``pg_notify`` refuses longer channels."""
@@ -89,7 +93,6 @@ _APPLIED = "SELECT version FROM {schema}.schema_migrations"
 _RECORD_MIGRATION = (
     "INSERT INTO {schema}.schema_migrations (version, applied_at) VALUES (%s, now())"
 )
-_LOCK = "SELECT pg_advisory_xact_lock(%s)"
 _NEXT_SEQ = "SELECT COALESCE(MAX(seq), 0) + 1 FROM {schema}.versions WHERE model = %s"
 _INSERT_VERSION = (
     "INSERT INTO {schema}.versions (model, version, seq, doc) VALUES (%s, %s, %s, %s)"
@@ -117,15 +120,6 @@ _REVISIONS = "SELECT model, revision FROM {schema}.states"
 _LISTEN = "LISTEN {channel}"
 
 
-def check_schema_name(schema: str) -> str:
-    if not SCHEMA_NAME_PATTERN.fullmatch(schema) or schema.startswith("pg_"):
-        raise ConfigError(
-            f"{schema[:80]!r} is not a registry schema name: 1 to 63 of a-z, 0-9, '_', not "
-            "starting with a digit or 'pg_'"
-        )
-    return schema
-
-
 def channel_name(schema: str) -> str:
     """The schema's notification channel (a digest of the schema when its name is long)."""
     name = CHANNEL_PREFIX + schema
@@ -134,33 +128,13 @@ def channel_name(schema: str) -> str:
     return CHANNEL_PREFIX + hashlib.blake2b(schema.encode(), digest_size=16).hexdigest()
 
 
-def lock_key(*parts: str) -> int:
-    """A stable 64-bit advisory lock key naming ``parts`` (a collision only serializes)."""
-    digest = hashlib.blake2b("\x1f".join(parts).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
-
-
-def describe_url(url: str) -> tuple[str, str | None]:
-    """``host:port/dbname`` of ``url`` for messages, and its password (to keep out of them)."""
-    try:
-        params = conninfo_to_dict(url)
-    except psycopg.Error:
-        raise ConfigError(
-            "the registry URL is not a PostgreSQL URL: use postgresql://user@host:port/dbname"
-        ) from None
-    host = str(params.get("host") or "the local socket")
-    where = f"{host}:{params.get('port') or 5432}/{params.get('dbname') or '(default database)'}"
-    password = params.get("password")
-    return where, str(password) if password else None
-
-
 class PostgresRegistryStore:
     """See ``scaleserve.registry.store.RegistryStore``; ``watch()`` ends when it closes."""
 
     def __init__(self, url: str, schema: str = "scaleserve") -> None:
         self._url = url
-        self._where, self._password = describe_url(url)
-        self._schema = check_schema_name(schema)
+        self._where, self._password = describe_url(url, "registry")
+        self._schema = check_schema_name(schema, "registry")
         self._names = {"schema": sql.Identifier(schema)}
         self._channel = channel_name(schema)
         self._conn: Connection | None = None
@@ -191,7 +165,7 @@ class PostgresRegistryStore:
     async def add_version(self, version: ModelVersion) -> ModelVersion:
         async with self._transaction() as conn:
             # One writer numbers a model at a time, so MAX(seq) + 1 is never taken twice.
-            await conn.execute(_LOCK, (lock_key(self._schema, "versions", version.model),))
+            await conn.execute(LOCK, (lock_key(self._schema, "versions", version.model),))
             seq = int(await self._scalar(conn, _NEXT_SEQ, (version.model,)))
             if not version.version:
                 cursor = await conn.execute(self._sql(_VERSION_NAMES), (version.model,))
@@ -309,7 +283,7 @@ class PostgresRegistryStore:
 
     async def _migrate(self, conn: Connection) -> None:
         async with conn.transaction():
-            await conn.execute(_LOCK, (lock_key(self._schema, "migrations"),))
+            await conn.execute(LOCK, (lock_key(self._schema, "migrations"),))
             await conn.execute(self._sql(_CREATE_SCHEMA))
             await conn.execute(self._sql(_CREATE_MIGRATIONS))
             applied = {int(row[0]) for row in await self._rows(conn, _APPLIED, ())}
@@ -368,9 +342,7 @@ class PostgresRegistryStore:
         return sql.SQL(template).format(**self._names)
 
     def _config_error(self, doing: str, exc: psycopg.Error) -> ConfigError:
-        reason = " ".join(str(exc).split())
-        if self._password:
-            reason = reason.replace(self._password, "***")
+        reason = reason_of(exc, self._password)
         return ConfigError(f"the registry {doing} PostgreSQL at {self._where}: {reason}")
 
 

@@ -3,8 +3,8 @@
 -- recorded to their tenants' usage, then acknowledge every entry of the batch. An entry is
 -- therefore never acknowledged without its outcome recorded.
 -- KEYS[1] stream, KEYS[2] depth counter, KEYS[3] webhooks, KEYS[4] the changes feed,
--- KEYS[5..4+t] the usage hashes of t tenants, then for each of the n job items: its job's
--- hash, outputs, events
+-- KEYS[5] ended jobs, KEYS[6..5+t] the usage hashes of t tenants, then for each of the n
+-- job items: its job's hash, outputs, events
 -- ARGV[1] group, ARGV[2] now, ARGV[3] retention seconds, ARGV[4] model, ARGV[5] t,
 -- ARGV[6] n, then for each job item 7 values: item index, 'ok' | 'failed' | 'expired',
 -- output JSON or error message, error code, job id, compute seconds, tenant number (0:
@@ -21,7 +21,7 @@ local function record(job, outputs, events, index, kind, value, code, job_id)
   end
   if kind ~= 'ok' then
     redis.call('HSET', job, 'error_code', code, 'error', value)
-    end_job(job, outputs, events, KEYS[3], kind, now, ttl, job_id)
+    end_job(job, outputs, events, KEYS[3], KEYS[5], kind, now, ttl, job_id)
     return true
   end
   if redis.call('HSETNX', outputs, index, value) == 0 then
@@ -36,14 +36,14 @@ local function record(job, outputs, events, index, kind, value, code, job_id)
   for k = 0, count - 1 do indexes[k + 1] = tostring(k) end
   local parts = redis.call('HMGET', outputs, unpack(indexes))
   redis.call('HSET', job, 'outputs', '[' .. table.concat(parts, ',') .. ']')
-  end_job(job, outputs, events, KEYS[3], 'succeeded', now, ttl, job_id)
+  end_job(job, outputs, events, KEYS[3], KEYS[5], 'succeeded', now, ttl, job_id)
   return true
 end
 
 local compute = {}
 for k = 1, t do compute[k] = 0 end
 for i = 1, n do
-  local a, k = 6 + 7 * (i - 1), 4 + t + 3 * (i - 1)
+  local a, k = 6 + 7 * (i - 1), 5 + t + 3 * (i - 1)
   local recorded = record(KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], ARGV[a + 1], ARGV[a + 2],
     ARGV[a + 3], ARGV[a + 4], ARGV[a + 5])
   local tenant = tonumber(ARGV[a + 7])
@@ -55,7 +55,7 @@ if t > 0 then
   local field = model .. '|' .. utc_day(tonumber(redis.call('TIME')[1])) .. '|compute_s'
   for k = 1, t do
     if compute[k] > 0 then
-      redis.call('HINCRBYFLOAT', KEYS[4 + k], field, compute[k])
+      redis.call('HINCRBYFLOAT', KEYS[5 + k], field, compute[k])
     end
   end
 end

@@ -18,8 +18,13 @@ local function announce_changes(feed)
   end
 end
 
--- End a job: final status, times, retention on all its keys, and its webhook if it has one.
-local function end_job(job, outputs, events, webhooks, status, now, ttl, job_id)
+-- The most entries kept on the stream of ended jobs: a bound on Redis's memory should the
+-- history copiers stop reading (entries trimmed unread are not copied to the history).
+local ENDED_MAXLEN = 100000
+
+-- End a job: final status, times, retention on all its keys, and its webhook if it has one;
+-- the job goes on the stream of ended jobs, for the history copiers.
+local function end_job(job, outputs, events, webhooks, ended, status, now, ttl, job_id)
   redis.call('HSET', job, 'status', status, 'finished_at', now, 'expires_at', now + ttl)
   job_event(job, events, status)
   redis.call('EXPIRE', job, math.ceil(ttl))
@@ -28,6 +33,7 @@ local function end_job(job, outputs, events, webhooks, status, now, ttl, job_id)
   if redis.call('HGET', job, 'webhook_url') then
     redis.call('XADD', webhooks, '*', 'job', job_id)
   end
+  redis.call('XADD', ended, 'MAXLEN', '~', ENDED_MAXLEN, '*', 'job', job_id)
 end
 
 -- The UTC day (YYYY-MM-DD) of a unix time, as usage is counted (Lua in Redis has no os.date).

@@ -5,8 +5,15 @@
 -- ARGV[1] m, ARGV[2..1+m] each model's bound; then for each job: its model's number
 -- (1..m), its item count n, values per item f, record value count r, then r record
 -- field/value pairs and n * f item field/value pairs.
--- Returns 0, or the number of the first model whose bound refuses the jobs.
+-- Returns 0, the number of the first model whose bound refuses the jobs, or -1 when a job
+-- of one of these ids is recorded already (an idempotent submission sent again: its record
+-- or its events, which may outlive the record by a moment).
 local m = tonumber(ARGV[1])
+for k = 2 * m + 1, #KEYS do
+  if redis.call('EXISTS', KEYS[k]) == 1 then
+    return -1
+  end
+end
 local wanted, jobs = {}, {}
 for k = 1, m do wanted[k] = 0 end
 local at = 2 + m

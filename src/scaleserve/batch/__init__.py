@@ -1,0 +1,1 @@
+"""Offline batch inference over files: ``scaleserve batch`` and the Dask integration."""

@@ -6,7 +6,9 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
+from psycopg import sql
 from redis.asyncio import Redis
 
 from scaleserve.queue.backends.redis_connection import connect
@@ -84,3 +86,85 @@ async def deployment(redis_url: str, redis: Redis) -> AsyncIterator[dict[str, st
     stale = [key async for key in redis.scan_iter(match=f"{prefix}:*", count=1000)]
     for at in range(0, len(stale), 1000):
         await redis.delete(*stale[at : at + 1000])
+
+
+AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+NATS_URL = "nats://127.0.0.1:4222"
+
+
+def _reachable(port: int) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _require(name: str, port: int, start: str) -> None:
+    """Skip without the service on loopback, except in CI, where its tests must run."""
+    if _reachable(port):
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{name} is not running on 127.0.0.1:{port} (CI must run its tests)")
+    pytest.skip(f"{name} is not running on 127.0.0.1:{port}: start it with `{start}`")
+
+
+@pytest.fixture(scope="session")
+def amqp_url() -> str:
+    """The real RabbitMQ on loopback (guest/guest)."""
+    _require("RabbitMQ", 5672, "rabbitmq-server -detached")
+    return AMQP_URL
+
+
+@pytest.fixture(scope="session")
+def nats_url() -> str:
+    """The real NATS server, with JetStream, on loopback."""
+    _require("NATS", 4222, "nats-server --jetstream --store_dir /tmp/nats &")
+    return NATS_URL
+
+
+@pytest.fixture
+def queue_prefix() -> str:
+    """Names of a fresh, isolated deployment on RabbitMQ or NATS (tests delete what they
+    made)."""
+    return f"sstest-{uuid.uuid4().hex[:12]}"
+
+
+PG_HOST, PG_PORT = "127.0.0.1", 5432
+PG_URL = f"postgresql://{PG_HOST}:{PG_PORT}/test"
+PG_SESSION = uuid.uuid4().hex[:8]
+
+
+def _pg_reachable() -> bool:
+    import socket
+
+    try:
+        with socket.create_connection((PG_HOST, PG_PORT), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> str:
+    """The real PostgreSQL on loopback; tests skip without it, except in CI where they run."""
+    if not _pg_reachable():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is not running on {PG_HOST}:{PG_PORT} (CI must run it)")
+        pytest.skip(
+            f"PostgreSQL is not running on {PG_HOST}:{PG_PORT}: start PostgreSQL with "
+            "`pg_ctlcluster 15 main start` (trust auth, a database `test`)"
+        )
+    return PG_URL
+
+
+@pytest.fixture
+def pg_schema(pg_url: str) -> Iterator[str]:
+    """A fresh schema named for this session and test; dropped afterwards."""
+    schema = f"sstest_{PG_SESSION}_{uuid.uuid4().hex[:8]}"
+    yield schema
+    drop = sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(drop)

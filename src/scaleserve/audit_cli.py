@@ -4,16 +4,23 @@ SQLite file, or PostgreSQL with ``--audit-url``), with or without a running serv
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from scaleserve.audit.settings import AuditSettings
 from scaleserve.errors import ScaleserveError
+
+if TYPE_CHECKING:
+    from scaleserve.audit.store import AuditStore
+
+_T = TypeVar("_T")
 
 app = typer.Typer(no_args_is_help=True, help="The prediction audit log: query and export.")
 
@@ -58,12 +65,8 @@ def query(
 ) -> None:
     """Print a model's records since a time, oldest first, one JSON object per line."""
     where = _where(model, since, until, tenant)
-    try:
-        settings = AuditSettings(url=audit_url, schema=audit_schema)
-        records = asyncio.run(_query(where, limit, data_dir, settings))
-    except ScaleserveError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    settings = AuditSettings(url=audit_url, schema=audit_schema)
+    records = _run(_query(where, limit, data_dir, settings))
     for record in records:
         typer.echo(json.dumps(record))
 
@@ -82,13 +85,30 @@ def export(
 ) -> None:
     """Write a model's records since a time to a Parquet file, a page at a time."""
     where = _where(model, since, until, tenant)
+    settings = AuditSettings(url=audit_url, schema=audit_schema)
+    rows = _run(_export(where, output, data_dir, settings))
+    typer.echo(json.dumps({"rows": rows, "output": str(output)}))
+
+
+def _run(work: Coroutine[Any, Any, _T]) -> _T:
+    """``work``'s result; a scaleserve error is printed and exits 2."""
     try:
-        settings = AuditSettings(url=audit_url, schema=audit_schema)
-        rows = asyncio.run(_export(where, output, data_dir, settings))
+        return asyncio.run(work)
     except ScaleserveError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    typer.echo(json.dumps({"rows": rows, "output": str(output)}))
+
+
+@contextlib.asynccontextmanager
+async def _opened(settings: AuditSettings, data_dir: str) -> AsyncIterator[AuditStore]:
+    from scaleserve.scale.composition import open_audit_store
+
+    store = open_audit_store(settings, data_dir)
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
 
 
 def _where(model: str, since: str, until: str | None, tenant: str | None) -> _Where:
@@ -105,11 +125,7 @@ def _where(model: str, since: str, until: str | None, tenant: str | None) -> _Wh
 async def _query(
     where: _Where, limit: int, data_dir: str, settings: AuditSettings
 ) -> list[dict[str, Any]]:
-    from scaleserve.scale.composition import open_audit_store
-
-    store = open_audit_store(settings, data_dir)
-    await store.open()
-    try:
+    async with _opened(settings, data_dir) as store:
         found: list[dict[str, Any]] = []
         after = None
         while len(found) < limit:
@@ -122,20 +138,13 @@ async def _query(
                 break
             after = (page[-1].ts, page[-1].request_id)
         return found
-    finally:
-        await store.close()
 
 
 async def _export(where: _Where, output: Path, data_dir: str, settings: AuditSettings) -> int:
     from scaleserve.audit.export import export_parquet
-    from scaleserve.scale.composition import open_audit_store
 
-    store = open_audit_store(settings, data_dir)
-    await store.open()
-    try:
+    async with _opened(settings, data_dir) as store:
         return await export_parquet(
             store, output, model=where.model, since=where.since, until=where.until,
             tenant=where.tenant,
         )  # fmt: skip
-    finally:
-        await store.close()

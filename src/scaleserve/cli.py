@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from scaleserve.settings import ServeSettings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Serve AI models at scale.")
 
@@ -44,7 +47,14 @@ def _add_audit() -> None:
     app.add_typer(audit, name="audit")
 
 
+def _add_batch() -> None:
+    from scaleserve.batch_cli import batch
+
+    app.command()(batch)
+
+
 _add_tenants()
+_add_batch()
 _add_models()
 _add_deploy()
 _add_features()
@@ -72,6 +82,14 @@ RedisUrl = Annotated[
     str | None,
     typer.Option(help="Redis shared by all gateways and workers (redis://host:port/db)."),
 ]
+QueueUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--queue",
+        help="The queue's broker: redis://host:port/db, amqp://user:pass@host:5672/ "
+        "(RabbitMQ) or nats://host:4222 (NATS JetStream); default: embedded.",
+    ),
+]
 NoAuth = Annotated[
     bool,
     typer.Option(
@@ -96,6 +114,7 @@ def serve(
     log_level: LogLevel = None,
     data_dir: DataDir = None,
     redis: RedisUrl = None,
+    queue: QueueUrl = None,
     durable: Durable = None,
     no_auth: NoAuth = False,
     admin_port: AdminPort = None,
@@ -110,6 +129,7 @@ def serve(
         log_level=log_level,
         data_dir=data_dir,
         redis_url=redis,
+        queue_url=queue,
         durable=durable,
         auth=False if no_auth else None,
         admin_port=admin_port,
@@ -120,6 +140,8 @@ def serve(
 def api(
     targets: Targets,
     redis: RedisUrl = None,
+    queue: QueueUrl = None,
+    data_dir: DataDir = None,
     host: Host = None,
     port: Port = None,
     log_level: LogLevel = None,
@@ -127,14 +149,17 @@ def api(
     no_auth: NoAuth = False,
     admin_port: AdminPort = None,
 ) -> None:
-    """Start only a gateway for the models in TARGETS, on Redis (run any number of them)."""
+    """Start only a gateway for the models in TARGETS: on Redis, any number of them; on
+    RabbitMQ or NATS (--queue), one, keeping jobs and tenants in --data-dir."""
     _start(
         "api",
         targets,
         host=host,
         port=port,
         log_level=log_level,
+        data_dir=data_dir,
         redis_url=redis,
+        queue_url=queue,
         durable=durable,
         auth=False if no_auth else None,
         admin_port=admin_port,
@@ -145,11 +170,15 @@ def api(
 def worker(
     targets: Targets,
     redis: RedisUrl = None,
+    queue: QueueUrl = None,
     workers: Workers = None,
     log_level: LogLevel = None,
 ) -> None:
-    """Start only worker processes for the models in TARGETS, on Redis (on any machine)."""
-    _start("worker", targets, workers=workers, log_level=log_level, redis_url=redis)
+    """Start only worker processes for the models in TARGETS, on Redis, RabbitMQ or NATS
+    (on any machine)."""
+    _start(
+        "worker", targets, workers=workers, log_level=log_level, redis_url=redis, queue_url=queue
+    )
 
 
 def _start(mode: str, targets: list[str], **options: Any) -> None:
@@ -172,7 +201,7 @@ def _start(mode: str, targets: list[str], **options: Any) -> None:
         if mode != "worker":
             log_context.set_process_fields(role="gateway")
             tracing.configure("gateway")
-        _require_redis_unless_serving(mode, settings.redis_url)
+        _require_shared_queue_unless_serving(mode, settings)
         files, models = split_targets(settings.targets)
         specs = load_targets(files) if files else []
         if mode == "worker":
@@ -190,11 +219,15 @@ def _start(mode: str, targets: list[str], **options: Any) -> None:
     raise typer.Exit(code)
 
 
-def _require_redis_unless_serving(mode: str, redis_url: str | None) -> None:
+def _require_shared_queue_unless_serving(mode: str, settings: ServeSettings) -> None:
+    """A gateway and workers started apart meet on Redis, RabbitMQ or NATS."""
     from scaleserve.errors import ConfigError
 
-    if mode != "serve" and redis_url is None:
-        raise ConfigError(f"'scaleserve {mode}' needs Redis: pass --redis redis://host:port/0")
+    if mode != "serve" and settings.redis_url is None and settings.queue_url is None:
+        raise ConfigError(
+            f"'scaleserve {mode}' needs a shared queue: pass --redis redis://host:port/0 "
+            "or --queue amqp://… or nats://…"
+        )
 
 
 def main() -> None:

@@ -11,6 +11,8 @@ Domain code raises these; only ``scaleserve.api`` turns them into HTTP responses
     │   │   └── UnknownAlias    the model has no such alias
     │   ├── JobNotFound        no such job (or not the caller's)
     │   ├── JobNotCancellable  the job has started or ended
+    │   ├── IdempotencyKeyReused  a key sent again with another submission
+    │   ├── NoJobHistory       listing jobs needs a job history, and none is configured
     │   ├── UnknownCollection  no vector collection of that name (or not the caller's)
     │   ├── UnknownFeatureView no served model reads a feature view of that name
     │   ├── TooManyItems       more items in one call than the route takes
@@ -30,12 +32,14 @@ Domain code raises these; only ``scaleserve.api`` turns them into HTTP responses
     │   ├── Conflict           another change won (a version exists, a concurrent edit)
     │   ├── UnsafeArtifact     an artifact scaleserve will not store or load as it is
     │   └── DeploymentRefused  the change cannot be made (a version that fails to load)
+    ├── JobsExist              (store side) a submission's job ids are taken already
     ├── ArtifactCorrupt        a stored artifact no longer matches its sha256
     ├── StreamCancelled        (worker side) the client of a stream went away
     └── ServingError           accepted work could not be answered
         ├── Overloaded         the model's queue is full (retry later)
         ├── NoHealthyWorker    the model has no worker able to serve
         ├── QueueUnavailable   the queue's store (Redis) cannot be reached
+        ├── HistoryUnavailable the job history (PostgreSQL) cannot be reached
         ├── WorkerLost         the worker running the request died
         ├── DeadlineExceeded   the request's deadline passed
         └── ModelFailed        the model raised while predicting
@@ -108,6 +112,27 @@ class TooManyItems(RequestError):
 class JobNotCancellable(RequestError):
     def __init__(self, job_id: str, status: str) -> None:
         super().__init__(f"job {job_id} is {status}; only a queued job can be cancelled")
+
+
+class IdempotencyKeyReused(RequestError):
+    def __init__(self) -> None:
+        super().__init__(
+            "this Idempotency-Key was sent before with another submission (other models,"
+            " inputs or webhooks); use a new key for a new submission"
+        )
+
+
+class JobsExist(ScaleserveError):
+    """Jobs of these ids are recorded already (an idempotent submission sent again):
+    nothing was recorded."""
+
+
+class NoJobHistory(RequestError):
+    def __init__(self) -> None:
+        super().__init__(
+            "listing jobs on Redis needs a job history: set SCALESERVE_JOBS_HISTORY_URL"
+            " (postgresql://…)"
+        )
 
 
 class UnknownVersion(UnknownModel):
@@ -267,6 +292,12 @@ class NoHealthyWorker(ServingError):
 
 
 class QueueUnavailable(ServingError):
+    def __init__(self, message: str, retry_after_s: float = 2.0) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class HistoryUnavailable(ServingError):
     def __init__(self, message: str, retry_after_s: float = 2.0) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s

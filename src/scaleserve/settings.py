@@ -80,7 +80,12 @@ class ServeSettings:
     redis_url: str | None = None
     """Redis shared by every gateway and worker (``redis://host:port/db``); ``None``: embedded."""
     redis_prefix: str = "scaleserve"
-    """Prefix of every Redis key, so deployments can share one Redis."""
+    """Prefix of every Redis key (and RabbitMQ queue, NATS stream and subject), so that
+    deployments can share one broker."""
+    queue_url: str | None = None
+    """The queue's broker when it is RabbitMQ (``amqp://``, ``amqps://``) or NATS JetStream
+    (``nats://``); ``None``: Redis at ``redis_url``, else embedded. A ``redis://`` URL given
+    here (``--queue``, ``SCALESERVE_QUEUE_URL``) becomes ``redis_url``."""
     durable: bool = False
     """Refuse to start on a Redis that may lose accepted jobs (eviction, no persistence)."""
     data_dir: str = ".scaleserve"
@@ -120,6 +125,7 @@ class ServeSettings:
             log_level=_env("LOG_LEVEL", "info", str),
             redis_url=_env("REDIS_URL", None, str),
             redis_prefix=_env("REDIS_PREFIX", "scaleserve", str),
+            queue_url=_env("QUEUE_URL", None, str),
             durable=_env("DURABLE", False, _bool),
             data_dir=_env("DATA_DIR", ".scaleserve", str),
             feast_repo=_env("FEAST_REPO", None, str),
@@ -131,6 +137,11 @@ class ServeSettings:
                     "JOB_MAX_RUNNING", JobSettings.max_running_per_model, int
                 ),
                 sweep_interval_s=_env("JOB_SWEEP_INTERVAL_S", JobSettings.sweep_interval_s, float),
+                history_url=_env("JOBS_HISTORY_URL", None, str),
+                history_schema=_env("JOBS_HISTORY_SCHEMA", JobSettings.history_schema, str),
+                history_retention_days=_env(
+                    "JOBS_HISTORY_RETENTION_DAYS", JobSettings.history_retention_days, float
+                ),
             ),
             cache=CacheSettings(
                 memory_tier=_env("CACHE_MEMORY_TIER", CacheSettings.memory_tier, _bool),
@@ -145,7 +156,7 @@ class ServeSettings:
                 retention_days=_env("AUDIT_RETENTION_DAYS", AuditSettings.retention_days, int),
             ),
         )
-        settings = replace(settings, **rest)
+        settings = _queue_choice(replace(settings, **rest))
         if settings.workers is not None and settings.workers < 1:
             raise ConfigError("--workers must be at least 1")
         if not settings.tenancy.auth and settings.gateway.host not in LOOPBACK_HOSTS:
@@ -159,6 +170,21 @@ class ServeSettings:
     def admin_port(self) -> int:
         port = self.tenancy.admin_port
         return self.gateway.port + 1 if port is None else port
+
+
+QUEUE_SCHEMES = ("amqp://", "amqps://", "nats://", "tls://")
+
+
+def _queue_choice(settings: ServeSettings) -> ServeSettings:
+    """``queue_url`` kept for RabbitMQ and NATS, moved to ``redis_url`` for Redis."""
+    url = settings.queue_url
+    if url is None or url.startswith(QUEUE_SCHEMES):
+        return settings
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        return replace(settings, redis_url=url, queue_url=None)
+    raise ConfigError(
+        f"unknown queue URL {url!r}: use redis://, amqp:// (RabbitMQ) or nats:// (NATS)"
+    )
 
 
 def _tenancy_from_env() -> TenancySettings:

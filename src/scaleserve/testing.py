@@ -143,7 +143,7 @@ def running_service(
     argv = [sys.executable, "-m", "scaleserve", command, *_target_args(target), "--port", str(port),
             "--admin-port", str(admin_port), *args]  # fmt: skip
     scratch = None
-    if command == "serve" and "--data-dir" not in args:
+    if command in ("serve", "api") and "--data-dir" not in args:
         scratch = tempfile.TemporaryDirectory(prefix="scaleserve-data-")
         argv += ["--data-dir", scratch.name]
     if workers is not None:
@@ -191,7 +191,8 @@ def running_workers(
     args: Sequence[str] = (),
     env: dict[str, str] | None = None,
 ) -> Iterator[Service]:
-    """Start ``scaleserve worker target`` (workers only, on Redis); stop it on exit.
+    """Start ``scaleserve worker target`` (workers only, on Redis, RabbitMQ or NATS); stop
+    it on exit.
 
     The ``Service`` it yields has no URL; its ``worker_pids`` are the live workers.
     """

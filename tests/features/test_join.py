@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import pytest
 
 from scaleserve.errors import ConfigError, InvalidInput
 from scaleserve.features.join import FeatureNeed, FeatureUnavailable, join_batch, join_items
-from scaleserve.features.store import EntityFeatures, EntityRow, FeatureStore
+from scaleserve.features.store import (
+    DelegatingFeatureStore,
+    EntityFeatures,
+    EntityRow,
+    FeatureStore,
+)
 from scaleserve.features.views import FeatureView
 from tests.features.conftest import Backing, Store
 from tests.features.views import FULL_ROW, ITEMS, USERS
@@ -16,23 +21,12 @@ from tests.features.views import FULL_ROW, ITEMS, USERS
 NEEDS = [FeatureNeed(USERS, features=("age", "spend_30d", "is_member"))]
 
 
-class CountingStore:
+class CountingStore(DelegatingFeatureStore):
     """A store that counts the reads it is asked for."""
 
     def __init__(self, store: FeatureStore) -> None:
-        self.store = store
+        super().__init__(store)
         self.reads: list[tuple[str, list[str]]] = []
-
-    async def open(self) -> None:
-        await self.store.open()
-
-    async def close(self) -> None:
-        await self.store.close()
-
-    async def write_many(
-        self, tenant: str, view: FeatureView, rows: Mapping[str, EntityRow]
-    ) -> None:
-        await self.store.write_many(tenant, view, rows)
 
     async def read_many(
         self, tenant: str, view: FeatureView, entity_ids: Sequence[str], now: float

@@ -21,6 +21,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from scaleserve.api.caller import Caller
+from scaleserve.background import stop_task, stop_tasks
 from scaleserve.errors import ScaleserveError
 from scaleserve.observe import metrics
 from scaleserve.queue.broker import Broker
@@ -99,10 +100,8 @@ class EventStream(Response):
         try:
             await asyncio.wait({relay, gone}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            gone.cancel()
-            relay.cancel()  # the client left: closing the events stops the worker
-            with contextlib.suppress(asyncio.CancelledError):
-                await relay
+            # the client left: closing the events stops the worker
+            await stop_tasks((gone, relay))
 
     async def _relay(self, scope: Scope, receive: Receive, send: Send) -> None:
         async with contextlib.aclosing(self._events) as events:
@@ -120,7 +119,7 @@ class EventStream(Response):
             except Exception as exc:
                 await self._send(send, self._error_event(_known(exc)))
             finally:
-                pinger.cancel()
+                await stop_task(pinger)
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def _send(self, send: Send, event: bytes) -> None:

@@ -10,10 +10,10 @@ batch would: the join is batched where the tenant is known, before anything is q
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from scaleserve.features.store import EntityFeatures, EntityRow, FeatureStore
+from scaleserve.features.store import DelegatingFeatureStore, EntityFeatures, FeatureStore
 from scaleserve.features.views import FeatureView
 
 MAX_IDS_PER_READ = 1024
@@ -28,24 +28,13 @@ class _Pending:
     waiters: list[asyncio.Future[dict[str, EntityFeatures]]] = field(default_factory=list)
 
 
-class CoalescingReads:
+class CoalescingReads(DelegatingFeatureStore):
     """A ``FeatureStore`` whose concurrent ``read_many`` calls share one read of the store."""
 
     def __init__(self, store: FeatureStore) -> None:
-        self.store = store
+        super().__init__(store)
         self._pending: dict[tuple[str, str], _Pending] = {}
         self._reads: set[asyncio.Task[None]] = set()  # held, so no read is collected early
-
-    async def open(self) -> None:
-        await self.store.open()
-
-    async def close(self) -> None:
-        await self.store.close()
-
-    async def write_many(
-        self, tenant: str, view: FeatureView, rows: Mapping[str, EntityRow]
-    ) -> None:
-        await self.store.write_many(tenant, view, rows)
 
     async def read_many(
         self, tenant: str, view: FeatureView, entity_ids: Sequence[str], now: float

@@ -66,6 +66,30 @@ class FeatureStore(Protocol):
         ...
 
 
+class DelegatingFeatureStore:
+    """A ``FeatureStore`` that hands every call to ``store``: subclass it and override what
+    a wrapper changes (coalescing reads, counting them)."""
+
+    def __init__(self, store: FeatureStore) -> None:
+        self.store = store
+
+    async def open(self) -> None:
+        await self.store.open()
+
+    async def close(self) -> None:
+        await self.store.close()
+
+    async def write_many(
+        self, tenant: str, view: FeatureView, rows: Mapping[str, EntityRow]
+    ) -> None:
+        await self.store.write_many(tenant, view, rows)
+
+    async def read_many(
+        self, tenant: str, view: FeatureView, entity_ids: Sequence[str], now: float
+    ) -> dict[str, EntityFeatures]:
+        return await self.store.read_many(tenant, view, entity_ids, now)
+
+
 StoredValue = tuple[float, FeatureValue]
 """A value as a backend keeps it: ``(event_ts, value)``."""
 

@@ -141,6 +141,14 @@ class PendingTable:
         self._streams[stream.item_id] = stream
         return stream
 
+    def model_of(self, item_id: int) -> str | None:
+        """The model an item waited on is for (``None``: forgotten, or never here)."""
+        entry = self._by_item.get(item_id)
+        if entry is not None:
+            return entry[0].model
+        stream = self._streams.get(item_id)
+        return stream.model if stream is not None else None
+
     def forget(self, request: PendingRequest) -> None:
         for item_id in request.item_ids:
             self._by_item.pop(item_id, None)

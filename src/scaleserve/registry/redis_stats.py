@@ -11,6 +11,7 @@ from typing import cast
 
 from redis.asyncio import Redis
 
+from scaleserve.background import stop_task
 from scaleserve.queue.backends.redis_connection import REDIS_ERRORS
 from scaleserve.redis_keys import RedisKeys
 from scaleserve.registry.stats import LocalRolloutStats
@@ -36,9 +37,7 @@ class RedisRolloutStats:
         self._task = asyncio.create_task(self._flush_forever())
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await stop_task(self._task)
         with contextlib.suppress(*REDIS_ERRORS):
             await self._flush()
 

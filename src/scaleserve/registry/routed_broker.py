@@ -15,6 +15,7 @@ import time
 from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
+from scaleserve.background import stop_tasks
 from scaleserve.errors import Overloaded, ServingError, UnknownModel
 from scaleserve.queue.broker import Broker
 from scaleserve.registry import ticket
@@ -50,9 +51,7 @@ class RoutedBroker:
         return None
 
     async def close(self) -> None:
-        for task in list(self._shadows):
-            task.cancel()
-        await asyncio.gather(*self._shadows, return_exceptions=True)
+        await stop_tasks(list(self._shadows))
 
     def version_of(self, model: str) -> str | None:
         """The version answering ``model`` for the request in this context (``None``: not a

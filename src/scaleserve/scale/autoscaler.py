@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from scaleserve.background import stop_tasks
 from scaleserve.model.spec import ModelSpec
 from scaleserve.scale.autoscale import Autoscale, ModelScaler
 from scaleserve.scale.capacity import Capacity, GpuAssigner, Needs
@@ -85,9 +86,7 @@ class Autoscaler:
         tasks = [p.resizing for p in self._pools.values() if p.resizing is not None]
         if self._task is not None:
             tasks.append(self._task)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await stop_tasks(tasks)
 
     async def _run(self) -> None:
         while True:
@@ -153,9 +152,9 @@ def local_autoscaler(
     gpus: GpuAssigner | None = None,
     lanes: bool = False,
 ) -> Autoscaler | None:
-    """The autoscaler of the targets' autoscaled models on this machine's embedded queue,
-    and of registry versions' lanes where ``lanes`` may come (``None``: nothing to scale, or
-    the queue is Redis, which KEDA scales on Kubernetes)."""
+    """The autoscaler of the targets' autoscaled models on this machine's queue (embedded,
+    RabbitMQ or NATS), and of registry versions' lanes where ``lanes`` may come (``None``:
+    nothing to scale, or the queue is Redis, which KEDA scales on Kubernetes)."""
     inner = getattr(broker, "inner", broker)
     load = getattr(inner, "load", None)
     if load is None or not (lanes or any(spec.autoscale for spec in specs)):

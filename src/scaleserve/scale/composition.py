@@ -15,6 +15,7 @@ from pathlib import Path
 from scaleserve.audit.settings import AuditSettings
 from scaleserve.audit.sink import AuditSink
 from scaleserve.audit.store import AuditStore
+from scaleserve.background import stop_task
 from scaleserve.features.coalescing import CoalescingReads
 from scaleserve.features.store import FeatureStore
 from scaleserve.model.spec import ModelSpec
@@ -124,8 +125,7 @@ async def audit_log(
         await sink.start()
         yield AuditLog(store, sink)
     finally:
-        keeper.cancel()
-        await asyncio.gather(keeper, return_exceptions=True)
+        await stop_task(keeper)
         await sink.close()
         await store.close()
 

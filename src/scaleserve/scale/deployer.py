@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from scaleserve.background import stop_tasks
 from scaleserve.errors import ConfigError, ScaleserveError, UnknownModel
 from scaleserve.model.spec import ModelSpec
 from scaleserve.queue.broker import Broker
@@ -118,9 +119,7 @@ class Deployer:
         ]
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await stop_tasks(self._tasks)
 
     def lanes(self, model: str) -> list[Lane]:
         return list(self._lanes.get(model, {}).values())

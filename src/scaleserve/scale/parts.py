@@ -1,15 +1,20 @@
 """The gateway's parts for each backend, assembled and torn down in order.
 
 Embedded: the queue lives in the gateway, jobs in SQLite, a job runner drives them.
-Redis: queue and jobs live in Redis, workers drive jobs, a consumer delivers webhooks.
+RabbitMQ or NATS: the queue lives there; jobs as embedded (SQLite, a job runner driving
+them through the queue).
+Redis: queue and jobs live in Redis, workers drive jobs, a consumer delivers webhooks,
+and with a job history (PostgreSQL) a copier keeps ended jobs there for good.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from redis.asyncio import Redis
 
@@ -17,6 +22,8 @@ from scaleserve.api.jobs import JobsApi
 from scaleserve.errors import ConfigError
 from scaleserve.jobs.backends.redis import RedisJobStore
 from scaleserve.jobs.backends.sqlite import SqliteJobStore
+from scaleserve.jobs.history_copier import HistoryCopier
+from scaleserve.jobs.history_retention import HistoryRetention
 from scaleserve.jobs.notify import (
     RedisWebhookConsumer,
     WebhookCheck,
@@ -24,10 +31,14 @@ from scaleserve.jobs.notify import (
     webhook_settings_from_env,
 )
 from scaleserve.jobs.runner import JobRunner, OnUsage
+from scaleserve.jobs.settings import JobSettings
+from scaleserve.jobs.store import JobStore
 from scaleserve.jobs.webhooks import WebhookSender, WebhookSettings
+from scaleserve.jobs.with_history import JobStoreWithHistory
 from scaleserve.model.spec import ModelSpec
 from scaleserve.pipelines.serving import PipelineServing
 from scaleserve.queue.backends.embedded import EmbeddedBroker
+from scaleserve.queue.backends.message_broker import MessageBroker
 from scaleserve.queue.backends.redis_broker import RedisBroker
 from scaleserve.queue.backends.redis_connection import check_durability, connect
 from scaleserve.queue.broker import Broker
@@ -44,6 +55,11 @@ from scaleserve.tenancy.gate import Gate
 from scaleserve.tenancy.keys import KeyHasher
 from scaleserve.tenancy.limits import Admission
 from scaleserve.tenancy.usage import UsageRecorder
+
+if TYPE_CHECKING:
+    from scaleserve.jobs.backends.postgres_history import PostgresJobHistory
+
+log = logging.getLogger(__name__)
 
 JOBS_DB_FILE = "jobs.sqlite3"
 TENANTS_DB_FILE = "tenants.sqlite3"
@@ -67,8 +83,13 @@ async def embedded_parts(
     pipelines: PipelineServing | None = None,
 ) -> AsyncIterator[GatewayParts]:
     webhooks = webhook_settings_from_env()
+    if settings.jobs.history_url:
+        log.warning(
+            "SCALESERVE_JOBS_HISTORY_URL is ignored: the embedded job store keeps jobs itself"
+            " (a job history is for Redis mode)"
+        )
     async with contextlib.AsyncExitStack() as stack:
-        queue = EmbeddedBroker(socket_path, specs)
+        queue = _local_jobs_queue(settings, specs, socket_path)
         await queue.start()
         stack.push_async_callback(queue.close)
         broker, specs = await _with_registry(queue, specs, registry, stack)
@@ -92,7 +113,9 @@ async def embedded_parts(
         stack.push_async_callback(runner.close)
         yield GatewayParts(
             broker,
-            JobsApi(store, runner.submit, specs, settings.jobs, WebhookCheck(webhooks)),
+            JobsApi(
+                store, runner.submit, specs, settings.jobs, WebhookCheck(webhooks), lister=store
+            ),
             gate,
             specs,
         )
@@ -128,6 +151,8 @@ async def redis_parts(
             consumer = RedisWebhookConsumer(redis, store, notifier, keys)
             await consumer.start()
             stack.push_async_callback(consumer.close)
+        history = await _history(stack, settings.jobs, redis, store, keys)
+        read_store: JobStore = store if history is None else JobStoreWithHistory(store, history)
         tenants = RedisTenancyStore(redis, keys)
         gate = await _gate(stack, settings, tenants, RedisAdmission(redis, keys))
         job_specs = specs
@@ -135,10 +160,34 @@ async def redis_parts(
             broker, specs = pipelines.attach(broker, specs)
         yield GatewayParts(
             broker,
-            JobsApi(store, store.submit, job_specs, settings.jobs, WebhookCheck(webhooks)),
+            JobsApi(
+                read_store,
+                store.submit,
+                job_specs,
+                settings.jobs,
+                WebhookCheck(webhooks),
+                lister=history,
+            ),
             gate,
             specs,
         )
+
+
+def _local_jobs_queue(
+    settings: ServeSettings, specs: list[ModelSpec], socket_path: str
+) -> EmbeddedBroker | MessageBroker:
+    """The queue beside the SQLite job store: RabbitMQ or NATS at ``queue_url``, else the
+    gateway's own."""
+    url = settings.queue_url
+    if url is None:
+        return EmbeddedBroker(socket_path, specs)
+    if url.startswith("nats://") or url.startswith("tls://"):
+        from scaleserve.queue.backends.nats_broker import nats_broker
+
+        return nats_broker(url, specs, settings.redis_prefix)
+    from scaleserve.queue.backends.rabbit_broker import rabbit_broker
+
+    return rabbit_broker(url, specs, settings.redis_prefix)
 
 
 def gateway_parts(
@@ -192,6 +241,31 @@ async def _gate(
         auth=settings.tenancy.auth,
         key_cache_ttl_s=settings.tenancy.key_cache_ttl_s,
     )
+
+
+async def _history(
+    stack: contextlib.AsyncExitStack,
+    jobs: JobSettings,
+    redis: Redis,
+    store: RedisJobStore,
+    keys: RedisKeys,
+) -> PostgresJobHistory | None:
+    """The job history, when one is configured, with the copier that fills it."""
+    if not jobs.history_url:
+        return None
+    # Imported here: psycopg is an extra, and a service without a history must start without it.
+    from scaleserve.jobs.backends.postgres_history import PostgresJobHistory
+
+    history = PostgresJobHistory(jobs.history_url, jobs.history_schema)
+    await history.open()
+    stack.push_async_callback(history.close)
+    copier = HistoryCopier(redis, store, history, keys)
+    await copier.start()  # stopped before the history closes
+    stack.push_async_callback(copier.close)
+    retention = HistoryRetention(history, jobs.history_retention_days)
+    await retention.start()
+    stack.push_async_callback(retention.close)
+    return history
 
 
 def _usage_counter(gate: Gate) -> OnUsage:

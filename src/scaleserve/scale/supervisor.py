@@ -17,6 +17,7 @@ import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from scaleserve.background import stop_tasks
 from scaleserve.observe import metrics
 from scaleserve.worker.orphan import SUPERVISOR_PID_ENV
 
@@ -157,18 +158,14 @@ class Supervisor:
             if proc is not None and proc.returncode is None:
                 log.warning("worker %d did not drain in %gs; killing it", proc.pid, timeout_s)
                 _signal(proc, signal.SIGKILL)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await stop_tasks(tasks)
         self._stopped.difference_update(keys)
 
     async def stop(self, timeout_s: float) -> None:
         """SIGTERM every worker, wait up to ``timeout_s`` for them to drain, kill the rest."""
         self._stopping = True
         await _drain(list(self._procs.values()), timeout_s)
-        for task in self._tasks.values():
-            task.cancel()
-        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        await stop_tasks(list(self._tasks.values()))
 
     def _launch(self, plan: WorkerPlan) -> None:
         self._tasks[(plan.model, plan.slot)] = asyncio.create_task(self._keep_running(plan))

@@ -14,7 +14,9 @@ from scaleserve.worker.runtime import THREADS_ENV
 
 
 def queue_args(settings: ServeSettings, socket_path: str) -> tuple[str, ...]:
-    """Where workers take work from: the gateway's socket, or Redis."""
+    """Where workers take work from: the gateway's socket, Redis, RabbitMQ or NATS."""
+    if settings.queue_url is not None:
+        return ("--queue", settings.queue_url, "--redis-prefix", settings.redis_prefix)
     if settings.redis_url is not None:
         return ("--redis", settings.redis_url, "--redis-prefix", settings.redis_prefix)
     return ("--socket", socket_path)

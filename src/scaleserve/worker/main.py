@@ -15,7 +15,9 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from scaleserve.background import stop_task
 from scaleserve.model.base import Model
 from scaleserve.model.loader import load_specs
 from scaleserve.model.spec import ModelSpec
@@ -23,6 +25,7 @@ from scaleserve.observe import log_context, tracing
 from scaleserve.observe.logs import configure_logging
 from scaleserve.queue import frames
 from scaleserve.queue.backends.embedded_source import EmbeddedWorkSource
+from scaleserve.queue.backends.message_sources import MESSAGE_ERRORS, open_message_source
 from scaleserve.queue.backends.redis_connection import REDIS_ERRORS, connect
 from scaleserve.queue.backends.redis_scripts import SCRIPTS
 from scaleserve.queue.backends.redis_source import RedisSourceSettings, RedisWorkSource
@@ -34,6 +37,10 @@ from scaleserve.worker.loop import batch_policy, work_loop
 from scaleserve.worker.orphan import exit_with_supervisor
 from scaleserve.worker.runner import ModelRunner
 from scaleserve.worker.stopping import GracefulStop, grace_s
+
+if TYPE_CHECKING:
+    from scaleserve.queue.backends.nats_source import NatsWorkSource
+    from scaleserve.queue.backends.rabbit_source import RabbitWorkSource
 
 EXIT_LOAD_FAILED = 3
 LOAD_FAILURE_ENV = "SCALESERVE_LOAD_FAILURE_FILE"
@@ -47,7 +54,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--model", required=True)
     parser.add_argument("--socket", help="the gateway's embedded queue socket")
     parser.add_argument("--redis", help="Redis URL: take work from its streams instead")
-    parser.add_argument("--redis-prefix", default="scaleserve")
+    parser.add_argument("--queue", help="RabbitMQ (amqp://) or NATS (nats://) URL: take work there")
+    parser.add_argument("--redis-prefix", default="scaleserve", help="prefix of queue names")
     parser.add_argument("--slot", type=int, default=0)
     parser.add_argument(
         "--version-record", help="a registry version (JSON): serve it instead of a target's class"
@@ -80,8 +88,10 @@ def main(argv: list[str] | None = None) -> int:
 
 async def open_source(
     spec: ModelSpec, args: argparse.Namespace
-) -> EmbeddedWorkSource | RedisWorkSource:
-    """Where this worker takes its work from: the gateway's socket, or Redis."""
+) -> EmbeddedWorkSource | RedisWorkSource | RabbitWorkSource | NatsWorkSource:
+    """Where this worker takes its work from: the gateway's socket, Redis, RabbitMQ or NATS."""
+    if args.queue:
+        return await open_message_source(args.queue, spec, args.redis_prefix)
     if args.redis:
         source = RedisWorkSource(
             connect(args.redis), spec, RedisKeys(args.redis_prefix), RedisSourceSettings.from_env()
@@ -111,10 +121,11 @@ async def serve(spec: ModelSpec, model: Model, args: argparse.Namespace) -> int:
         await work_loop(source, runner, batch_policy(spec))
     except (asyncio.IncompleteReadError, *REDIS_ERRORS) as exc:
         log.warning("lost the queue (%r); worker %d of %r exits", exc, os.getpid(), spec.name)
+    except MESSAGE_ERRORS as exc:
+        log.warning("lost the broker (%r); worker %d of %r exits", exc, os.getpid(), spec.name)
     finally:
         stop_metrics.set()
-        if beating is not None:
-            beating.cancel()
+        await stop_task(beating)
         await (source.leave() if isinstance(source, RedisWorkSource) else source.close())
         stop.finished()
     return 0

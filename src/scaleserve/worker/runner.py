@@ -144,18 +144,31 @@ class ModelRunner:
     ) -> list[ItemResult]:
         self._batch_size.observe(len(inputs))
         self._batch_fill.observe(len(inputs) / self._spec.max_batch_size)
+        return await self._isolating(items, inputs, trace, first=True)
+
+    async def _isolating(
+        self, items: list[WorkItem], inputs: list[Any], trace: BatchTrace | None, first: bool
+    ) -> list[ItemResult]:
+        """The batch's results. A batch the model fails is split in halves, and each half
+        run again, until the failing items are found: one bad input fails only its own
+        request, not every request batched with it (at most ``2n - 1`` calls for ``n``)."""
         started = time.perf_counter()
         try:
             with _predicting(trace):
                 outputs = await self._predict(inputs)
                 encoded = self._encode_outputs(outputs, len(inputs))
         except Exception as exc:
-            log.exception("model %r failed on a batch of %d", self._spec.name, len(inputs))
-            error, share = _error(exc), self._took(started) / len(items)
-            return [
-                ItemResult(i.id, failure=FailureKind.MODEL, error=error, compute_s=share)
-                for i in items
-            ]
+            if first:
+                log.exception("model %r failed on a batch of %d", self._spec.name, len(inputs))
+            if len(items) > 1:
+                half = len(items) // 2
+                return [
+                    *await self._isolating(items[:half], inputs[:half], trace, first=False),
+                    *await self._isolating(items[half:], inputs[half:], trace, first=False),
+                ]
+            share = self._took(started)
+            return [ItemResult(items[0].id, failure=FailureKind.MODEL, error=_error(exc),
+                               compute_s=share)]  # fmt: skip
         share = self._took(started) / len(items)
         return [
             ItemResult(i.id, output=o, compute_s=share) for i, o in zip(items, encoded, strict=True)

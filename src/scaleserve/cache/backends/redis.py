@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from scaleserve.background import reraise_if_cancelled, stop_task
 from scaleserve.cache import keys
 from scaleserve.cache.backend import Entry, Tier, decode, encode
 from scaleserve.errors import ServingError
@@ -29,21 +30,6 @@ PurgeListener = Callable[[str | None], None]
 
 _UNLINK_BATCH = 500
 _SUBSCRIBE_WAIT_S = 2.0
-
-
-def reraise_if_cancelled(exc: BaseException) -> None:
-    """Inside a retry loop: a cancellation that a timeout turned into ``TimeoutError`` (an
-    ``OSError``) must still cancel, not be retried."""
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError from exc
-
-
-async def stop(task: asyncio.Task[None] | None) -> None:
-    """Cancel a background task and wait until it has ended, however it ends."""
-    if task is not None:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 class Breaker:
@@ -94,7 +80,7 @@ class RedisBackend:
                 await subscribed.wait()
 
     async def close(self) -> None:
-        await stop(self._listener)
+        await stop_task(self._listener)
         await self._client.aclose()
 
     async def get_many(self, model: str, keys: Sequence[str]) -> list[Entry | None]:

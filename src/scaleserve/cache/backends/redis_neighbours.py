@@ -20,7 +20,7 @@ import numpy as np
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from scaleserve.cache.backends.redis import reraise_if_cancelled, stop
+from scaleserve.background import reraise_if_cancelled, stop_task
 from scaleserve.cache.guard import signature
 from scaleserve.cache.semantic import Neighbour, SemanticIndex
 from scaleserve.cache.semantic_lookup import Probe
@@ -70,7 +70,7 @@ class NeighbourFeed:
         if self._reader is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(self._reader), _READ_BLOCK_MS / 1000 + 2)
-        await stop(self._reader)
+        await stop_task(self._reader)
         await self._client.aclose()
 
     async def publish(self, model: str, shared: Sequence[Probe]) -> None:

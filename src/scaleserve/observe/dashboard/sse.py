@@ -15,6 +15,8 @@ from collections.abc import AsyncGenerator
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from scaleserve.background import stop_tasks
+
 HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-store"),
@@ -51,10 +53,7 @@ class EventStream(Response):
             )
             left = gone.done()
         finally:
-            gone.cancel()
-            relay.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await relay
+            await stop_tasks((gone, relay))
         if not left:  # ended or lived its time: end the body (no one to end it for otherwise)
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+from scaleserve.background import stop_task
 from scaleserve.errors import StreamCancelled
 from scaleserve.queue import frames
 from scaleserve.types import ItemResult, WorkItem
@@ -71,9 +72,7 @@ class EmbeddedWorkSource:
             self._writer.write(frames.encode(frames.Bye()))
 
     async def close(self) -> None:
-        self._listener.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._listener
+        await stop_task(self._listener)
         self._writer.close()
         with contextlib.suppress(ConnectionError):
             await self._writer.wait_closed()

@@ -22,6 +22,7 @@ from typing import cast
 
 from redis.asyncio import Redis
 
+from scaleserve.background import stop_tasks
 from scaleserve.errors import Overloaded, ServingError, UnknownModel
 from scaleserve.model.spec import ModelSpec
 from scaleserve.observe import tracing
@@ -81,9 +82,7 @@ class RedisBroker:
         self._stats.pop(name, None)
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await stop_tasks(self._tasks)
         await self._reply_link.close()
         with contextlib.suppress(*REDIS_ERRORS):
             await self._link.execute_command("DEL", self._reply_key)

@@ -334,6 +334,7 @@ class RedisWorkSource:
             self._keys.depth(self._spec.queue_name),
             self._keys.webhooks(),
             self._keys.job_changes(),
+            self._keys.ended_jobs(),
             *(self._keys.usage(tenant) for tenant in tenants),
         ]
         args: list[Any] = [

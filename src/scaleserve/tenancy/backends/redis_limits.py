@@ -15,6 +15,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from scaleserve.background import reraise_if_cancelled, stop_task
 from scaleserve.errors import ConfigError, QueueUnavailable, QuotaExceeded, RateLimited
 from scaleserve.queue.backends.redis_connection import REDIS_ERRORS
 from scaleserve.redis_keys import RedisKeys
@@ -70,10 +71,8 @@ class RedisAdmission(Admission):
 
     async def close(self) -> None:
         """Stop renewing: the leases still held expire by themselves."""
-        if self._renewer is not None:
-            self._renewer.cancel()
-            await asyncio.gather(self._renewer, return_exceptions=True)
-            self._renewer = None
+        await stop_task(self._renewer)
+        self._renewer = None
 
     async def admit(self, tenant: str, limits: Limits, items: int) -> Permit:
         if limits.unlimited:
@@ -124,9 +123,7 @@ class RedisAdmission(Admission):
             try:
                 await self._renew()
             except REDIS_ERRORS as exc:
-                # redis-py may turn a cancellation inside its pool into its own error
-                if task is not None and task.cancelling():
-                    raise asyncio.CancelledError from exc
+                reraise_if_cancelled(exc)  # redis-py may turn a cancellation into its own error
                 log.warning("could not renew concurrency leases (%s); retrying", exc)
         if self._renewer is task:
             self._renewer = None

@@ -14,12 +14,10 @@ for). Target (issue 14): 100 % sampling costs <= 10 % of req/s.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import statistics
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -31,9 +29,9 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from benchmarks import raw_throughput, wrk_load  # noqa: E402
 from benchmarks.report import table  # noqa: E402
-from benchmarks.rounds import rotated_rounds  # noqa: E402
+from benchmarks.rounds import rotated_rounds, services  # noqa: E402
 
-from scaleserve.testing import Service, running_service  # noqa: E402
+from scaleserve.testing import Service  # noqa: E402
 
 ECHO = str(ROOT / "examples" / "echo")
 AUDITED = str(ROOT / "benchmarks" / "audit_echo_app.py")
@@ -98,17 +96,6 @@ def main() -> int:
     print(table(["configuration", "req/s", "x off", "cost", "records", "dropped"], rows))
     print(f"\nraw in-process echo, batch 1: {raw.items_per_s[1]:,.0f} items/s")
     return 0
-
-
-@contextlib.contextmanager
-def services(configs: list[tuple[str, str, dict[str, str]]]) -> Iterator[dict[str, Service]]:
-    with contextlib.ExitStack() as stack:
-        yield {
-            label: stack.enter_context(
-                running_service(target, auth=True, workers=1, env=env, ready_timeout_s=300)
-            )
-            for label, target, env in configs
-        }
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,7 +47,12 @@ from scaleserve.features.backends.redis import RedisFeatureStore  # noqa: E402
 from scaleserve.features.backends.sqlite import SqliteFeatureStore  # noqa: E402
 from scaleserve.features.coalescing import CoalescingReads  # noqa: E402
 from scaleserve.features.join import FeatureNeed, join_batch  # noqa: E402
-from scaleserve.features.store import EntityFeatures, EntityRow, FeatureStore  # noqa: E402
+from scaleserve.features.store import (  # noqa: E402
+    DelegatingFeatureStore,
+    EntityFeatures,
+    EntityRow,
+    FeatureStore,
+)
 from scaleserve.features.views import FeatureView  # noqa: E402
 from scaleserve.queue.backends.redis_connection import connect  # noqa: E402
 from scaleserve.redis_keys import RedisKeys  # noqa: E402
@@ -78,23 +83,12 @@ class Backend:
     floor: Callable[[], Awaitable[object]]
 
 
-class CountingStore:
+class CountingStore(DelegatingFeatureStore):
     """A store that counts the ``read_many`` calls that reach it."""
 
     def __init__(self, store: FeatureStore) -> None:
-        self.store = store
+        super().__init__(store)
         self.reads = 0
-
-    async def open(self) -> None:
-        await self.store.open()
-
-    async def close(self) -> None:
-        await self.store.close()
-
-    async def write_many(
-        self, tenant: str, view: FeatureView, rows: Mapping[str, EntityRow]
-    ) -> None:
-        await self.store.write_many(tenant, view, rows)
 
     async def read_many(
         self, tenant: str, view: FeatureView, entity_ids: Sequence[str], now: float

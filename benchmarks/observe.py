@@ -22,12 +22,10 @@ Targets (issue 12): tracing off within noise of today, 10 % sampling <= 5 % cost
 from __future__ import annotations
 
 import argparse
-import contextlib
 import statistics
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -37,9 +35,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from benchmarks import raw_throughput, wrk_load  # noqa: E402
 from benchmarks.report import table  # noqa: E402
-from benchmarks.rounds import rotated_rounds  # noqa: E402
-
-from scaleserve.testing import Service, running_service  # noqa: E402
+from benchmarks.rounds import rotated_rounds, services  # noqa: E402
 
 ECHO = str(ROOT / "examples" / "echo")
 DRIFT_ECHO = str(ROOT / "benchmarks" / "drift_echo_app.py")
@@ -87,17 +83,6 @@ def configurations(sink: SpanSink) -> list[tuple[str, str, dict[str, str]]]:
         ("json logs", ECHO, {"SCALESERVE_LOG_FORMAT": "json"}),
         ("drift", DRIFT_ECHO, {}),
     ]
-
-
-@contextlib.contextmanager
-def services(configs: list[tuple[str, str, dict[str, str]]]) -> Iterator[dict[str, Service]]:
-    with contextlib.ExitStack() as stack:
-        yield {
-            label: stack.enter_context(
-                running_service(target, auth=True, workers=1, env=env, ready_timeout_s=300)
-            )
-            for label, target, env in configs
-        }
 
 
 def measure(rounds: int, duration_s: int, scratch: Path) -> dict[str, list[float]]:

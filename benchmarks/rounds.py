@@ -4,12 +4,26 @@ turn (a different one first each round), so that each round compares runs second
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from benchmarks import wrk_load
 
-from scaleserve.testing import Service
+from scaleserve.testing import Service, running_service
+
+
+@contextlib.contextmanager
+def services(configs: list[tuple[str, str, dict[str, str]]]) -> Iterator[dict[str, Service]]:
+    """A running service (one worker, with keys) per ``(label, target, env)``."""
+    with contextlib.ExitStack() as stack:
+        yield {
+            label: stack.enter_context(
+                running_service(target, auth=True, workers=1, env=env, ready_timeout_s=300)
+            )
+            for label, target, env in configs
+        }
 
 
 def rotated_rounds(
